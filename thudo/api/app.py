@@ -1,0 +1,112 @@
+"""The ASGI application: life cycle, dispatch to the routes, and /health."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from thudo import __version__
+from thudo.api.call import AppState, Call
+from thudo.api.problems import problem_response
+from thudo.api.routes import PREFIX, resolve
+from thudo.config import Settings
+from thudo.contexts.registry import ContextRegistry
+from thudo.errors import NgsiError, ResourceNotFound
+from thudo.store import open_store
+from thudo.store.base import Store
+
+__all__ = ["ThudoApp", "create_app"]
+
+log = logging.getLogger(__name__)
+
+
+class ThudoApp:
+    """The broker as an ASGI application."""
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store if store is not None else open_store(settings)
+        self.state = AppState(settings, self.store, ContextRegistry(settings, self.store))
+        self.started = False
+
+    async def startup(self) -> None:
+        """Open the store and load the stored @contexts."""
+        if not self.started:
+            await self.store.start()
+            await self.state.contexts.start()
+            self.started = True
+            log.info("thudo %s ready on %s", __version__, self.settings.database_url)
+
+    async def shutdown(self) -> None:
+        """Flush what is pending and close the store."""
+        if self.started:
+            await self.state.contexts.close()
+            await self.store.close()
+            self.started = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            response = await self._handle(Request(scope, receive))
+            await response(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _handle(self, request: Request) -> Response:
+        raw = request.scope.get("raw_path") or request.scope["path"].encode()
+        path = raw.decode("latin-1").split("?", 1)[0]
+        start = time.perf_counter()
+        try:
+            if path.startswith(PREFIX):
+                route = resolve(request.method, path)
+                response = await route.run(Call(request, self.state))
+            elif path in ("/health", "/health/"):
+                response = await self._health()
+            else:
+                raise ResourceNotFound(f"there is nothing at {path!r}; the API is under {PREFIX}")
+        except Exception as exc:
+            response = problem_response(exc)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s -> %s",
+                request.method,
+                path,
+                response.status_code,
+                extra={"duration_ms": round((time.perf_counter() - start) * 1000, 3)},
+            )
+        return response
+
+    async def _health(self) -> Response:
+        body: dict[str, Any] = {"status": "ok", "version": __version__}
+        try:
+            await self.store.ping()
+        except NgsiError as exc:
+            body = {"status": "unavailable", "version": __version__, "detail": exc.detail}
+            return Response(orjson.dumps(body), 503, media_type="application/json")
+        return Response(orjson.dumps(body), 200, media_type="application/json")
+
+
+def create_app(settings: Settings) -> ThudoApp:
+    """Build the application for these settings (the store is opened at start-up)."""
+    return ThudoApp(settings)

@@ -1,0 +1,177 @@
+"""Routing: NGSI-LD paths to handlers, on the raw (still percent-encoded) path.
+
+Entity ids, type names and @context URLs are IRIs that may hold an encoded ``/``; the
+path is therefore split on ``/`` before each segment is decoded. Each route lists the
+query parameters it accepts: anything else is a 400 InvalidRequest (clause 6.3.x).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from starlette.responses import Response
+
+from thudo.api import attributes, batch, discovery, entities, ldcontexts, query
+from thudo.api.call import Call
+from thudo.errors import BadRequestData, InvalidRequest, MethodNotAllowed, OperationNotSupported, ResourceNotFound
+
+__all__ = ["PREFIX", "Route", "resolve"]
+
+PREFIX = "/ngsi-ld/v1/"
+Handler = Callable[..., Awaitable[Response]]
+
+_QUERY = frozenset(
+    "id type idPattern attrs q scopeQ geoproperty georel geometry coordinates options format "
+    "limit offset count local datasetId join joinLevel pick omit orderBy lang csf "
+    "geometryProperty expandValues containedBy entityMap collect".split()
+)
+_RETRIEVE = frozenset(
+    "attrs geometryProperty options format lang join joinLevel pick omit local type datasetId "
+    "containedBy entityMap expandValues".split()
+)
+_PURGE = frozenset("type id idPattern q scopeQ keep drop local".split())
+_WRITE = frozenset({"local", "options", "type"})
+_DELETE_ATTR = frozenset({"datasetId", "deleteAll", "lang", "local"})
+_BATCH = frozenset({"options", "local"})
+_POST_QUERY = frozenset({"options", "local", "limit", "offset", "count", "format", "lang"})
+_DISCOVERY = frozenset({"details", "limit", "offset", "local"})
+_CONTEXT_LIST = frozenset({"details", "kind"})
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A handler, its path arguments and the query parameters it accepts."""
+
+    handler: Handler
+    args: tuple[str, ...]
+    params: frozenset[str]
+
+    async def run(self, call: Call) -> Response:
+        """Check the query parameters, then call the handler."""
+        for name in call.params:
+            if name not in self.params:
+                raise InvalidRequest(f"unknown query parameter {name!r}")
+        return await self.handler(call, *self.args)
+
+
+def _not_allowed(method: str, allowed: str) -> MethodNotAllowed:
+    return MethodNotAllowed(
+        f"{method} is not allowed here; use {allowed}", headers={"Allow": allowed}
+    )
+
+
+def _pick(method: str, table: dict[str, tuple[Handler, frozenset[str]]], args: tuple[str, ...]) -> Route:
+    entry = table.get(method)
+    if entry is None:
+        raise _not_allowed(method, ", ".join(table))
+    return Route(entry[0], args, entry[1])
+
+
+def _nonempty(value: str, what: str) -> str:
+    if not value:
+        raise BadRequestData(f"the {what} in the path is empty")
+    return value
+
+
+def _entities(method: str, seg: list[str]) -> Route:
+    n = len(seg)
+    if n == 1 or (n == 2 and seg[1] == "" and method in ("GET", "POST", "DELETE")):
+        return _pick(
+            method,
+            {
+                "GET": (query.query_entities, _QUERY),
+                "POST": (entities.create_entity, frozenset({"local"})),
+                "DELETE": (query.purge_entities, _PURGE),
+            },
+            (),
+        )
+    if n == 2:
+        eid = _nonempty(seg[1], "entity id")
+        return _pick(
+            method,
+            {
+                "GET": (entities.retrieve_entity, _RETRIEVE),
+                "PUT": (entities.replace_entity_call, _WRITE),
+                "PATCH": (entities.merge_entity_call, _WRITE),
+                "DELETE": (entities.delete_entity, _WRITE),
+            },
+            (eid,),
+        )
+    if seg[2] != "attrs" or n > 4:
+        raise ResourceNotFound("no such resource under /entities")
+    eid = _nonempty(seg[1], "entity id")
+    if n == 3 or seg[3] == "":
+        return _pick(
+            method,
+            {"POST": (attributes.append_attrs, _WRITE), "PATCH": (attributes.update_attrs, _WRITE)},
+            (eid,),
+        )
+    return _pick(
+        method,
+        {
+            "PATCH": (attributes.partial_update_attr, _WRITE),
+            "PUT": (attributes.replace_attr, _WRITE),
+            "DELETE": (attributes.delete_attr, _DELETE_ATTR),
+        },
+        (eid, seg[3]),
+    )
+
+
+def _entity_operations(method: str, seg: list[str]) -> Route:
+    if len(seg) != 2 or not seg[1]:
+        raise ResourceNotFound("use /entityOperations/create|upsert|update|merge|delete|query")
+    if seg[1] == "query":
+        return _pick(method, {"POST": (query.query_entities_post, _POST_QUERY)}, ())
+    return _pick(method, {"POST": (batch.batch_operation, _BATCH)}, (seg[1],))
+
+
+def _discovery(method: str, seg: list[str], many: Handler, one: Handler) -> Route:
+    if len(seg) == 1 or (len(seg) == 2 and seg[1] == ""):
+        return _pick(method, {"GET": (many, _DISCOVERY)}, ())
+    if len(seg) == 2:
+        return _pick(method, {"GET": (one, frozenset({"local"}))}, (seg[1],))
+    raise ResourceNotFound(f"no such resource under /{seg[0]}")
+
+
+def _contexts(method: str, seg: list[str]) -> Route:
+    if len(seg) == 1 or (len(seg) == 2 and seg[1] == ""):
+        return _pick(
+            method,
+            {"GET": (ldcontexts.list_contexts, _CONTEXT_LIST), "POST": (ldcontexts.add_context, frozenset())},
+            (),
+        )
+    if len(seg) == 2:
+        return _pick(
+            method,
+            {
+                "GET": (ldcontexts.serve_context, frozenset({"details"})),
+                "DELETE": (ldcontexts.delete_context, frozenset({"reload"})),
+            },
+            (seg[1],),
+        )
+    raise ResourceNotFound("no such resource under /jsonldContexts")
+
+
+_LATER = frozenset({"subscriptions", "temporal", "temporalOperations", "csourceRegistrations",
+                    "csourceSubscriptions", "csourceRegistrationOperations", "entityMaps", "snapshots"})
+
+
+def resolve(method: str, raw_path: str) -> Route:
+    """The route for a method and a raw path under /ngsi-ld/v1/."""
+    seg = [unquote(s) for s in raw_path[len(PREFIX) :].split("/")]
+    head = seg[0]
+    if head == "entities":
+        return _entities(method, seg)
+    if head == "entityOperations":
+        return _entity_operations(method, seg)
+    if head == "types":
+        return _discovery(method, seg, discovery.retrieve_types, discovery.retrieve_type)
+    if head == "attributes":
+        return _discovery(method, seg, discovery.retrieve_attributes, discovery.retrieve_attribute)
+    if head == "jsonldContexts":
+        return _contexts(method, seg)
+    if head in _LATER:
+        raise OperationNotSupported(f"/{head} is not supported by this version of thudo", status=501)
+    raise ResourceNotFound(f"there is no NGSI-LD resource {'/' + '/'.join(seg)!r}")

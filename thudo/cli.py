@@ -1,0 +1,103 @@
+"""The ``thudo`` command: serve the broker, check a configuration, print the version."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from thudo import __version__
+from thudo.config import Settings, load_settings
+from thudo.errors import SettingsError
+from thudo.log import configure_logging, mask_secrets
+
+__all__ = ["app_from_environment", "main"]
+
+
+def app_from_environment() -> object:
+    """The ASGI app built from THUDO_* settings; uvicorn calls this in each worker."""
+    from thudo.api.app import create_app
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="thudo", description="thudo: an open urban data platform (NGSI-LD broker)."
+    )
+    parser.add_argument("--version", action="version", version=f"thudo {__version__}")
+    parser.add_argument("--config", help="a TOML configuration file (also THUDO_CONFIG)")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the NGSI-LD API")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 1026)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.add_argument("--database-url", help="sqlite:///path (default sqlite:///thudo.db)")
+    config = sub.add_parser("config", help="configuration commands")
+    config_sub = config.add_subparsers(dest="config_command")
+    config_sub.add_parser("check", help="validate the configuration and print it")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+        "workers": getattr(args, "workers", None),
+        "database_url": getattr(args, "database_url", None),
+    }
+
+
+def _serve(settings: Settings, config_file: str | None) -> int:
+    import uvicorn
+
+    # Workers are separate processes: they rebuild the settings from the environment.
+    os.environ.update({f"THUDO_{k.upper()}": str(getattr(settings, k)) for k in
+                       ("host", "port", "workers", "database_url")})
+    if config_file:
+        os.environ["THUDO_CONFIG"] = config_file
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        "thudo.cli:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _check(settings: Settings) -> int:
+    for name in settings.__dataclass_fields__:
+        value = getattr(settings, name)
+        print(f"{name} = {mask_secrets(str(value))}")
+    print("configuration is valid")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``thudo`` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config, **_overrides(args))
+    except SettingsError as exc:
+        print(f"thudo: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return _serve(settings, args.config)
+    if args.command == "config" and args.config_command == "check":
+        return _check(settings)
+    parser.print_help()
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

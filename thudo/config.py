@@ -1,0 +1,210 @@
+"""Settings: built once at start-up from THUDO_* variables, an optional TOML file and defaults.
+
+Precedence: environment, then the TOML file (``THUDO_CONFIG`` or ``--config``), then the
+defaults below. Handlers never read the environment; they get the frozen ``Settings``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from thudo.errors import SettingsError
+
+__all__ = ["Settings", "load_settings"]
+
+_ENV_PREFIX = "THUDO_"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every tunable of thudo, with safe defaults."""
+
+    host: str = "127.0.0.1"
+    port: int = 1026
+    workers: int = 1
+    database_url: str = "sqlite:///thudo.db"
+    log_level: str = "info"
+    log_format: str = "json"
+    # Request limits.
+    max_body_bytes: int = 1024 * 1024
+    max_json_depth: int = 32
+    default_page_size: int = 20
+    max_page_size: int = 1000
+    max_batch_entities: int = 10_000
+    max_query_length: int = 8192
+    max_geometry_points: int = 10_000
+    max_attributes: int = 1000
+    # @context handling.
+    context_fetch_timeout: float = 5.0
+    context_max_bytes: int = 512 * 1024
+    context_max_depth: int = 8
+    context_cache_entries: int = 1024
+    context_preload_dir: str = ""
+    context_url_map: Mapping[str, str] = field(default_factory=dict)
+    context_allow_remote: bool = True
+    # SQLite tuning.
+    sqlite_busy_timeout_ms: int = 5000
+    sqlite_group_commit_max: int = 512
+    sqlite_cache_mib: int = 64
+
+    @property
+    def sqlite_path(self) -> str:
+        """The file path of an ``sqlite:///`` database URL."""
+        prefix = "sqlite:///"
+        if not self.database_url.startswith(prefix):
+            raise SettingsError(f"database_url={self.database_url!r} is not an sqlite:/// URL")
+        return self.database_url[len(prefix) :] or "thudo.db"
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed, validated again."""
+        return _validated(dataclasses.replace(self, **changes))
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build the settings from the environment, a TOML file, then the defaults."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or env.get(_ENV_PREFIX + "CONFIG")
+    if path:
+        values.update(_read_toml(Path(path)))
+    values.update(_read_env(env))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return _validated(_build(values))
+
+
+def _fields() -> dict[str, Any]:
+    hints = get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise SettingsError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    section = data.get("thudo", data)
+    if not isinstance(section, dict):
+        raise SettingsError(f"config file {str(path)!r}: [thudo] must be a table")
+    known = _fields()
+    for key in section:
+        if key not in known:
+            raise SettingsError(f"config file {str(path)!r}: unknown key {key!r}")
+    return dict(section)
+
+
+def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
+    known = _fields()
+    out: dict[str, Any] = {}
+    for name in known:
+        raw = env.get(_ENV_PREFIX + name.upper())
+        if raw is not None:
+            out[name] = raw
+    return out
+
+
+def _coerce(name: str, kind: Any, raw: Any) -> Any:
+    if kind is bool:
+        return _coerce_bool(name, raw)
+    if kind in (int, float):
+        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+            raise SettingsError(f"{name}={raw!r} is not a number")
+        try:
+            return kind(raw)
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+    if kind is str:
+        if not isinstance(raw, str):
+            raise SettingsError(f"{name}={raw!r} is not a string")
+        return raw
+    return _coerce_map(name, raw)
+
+
+def _coerce_bool(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
+
+
+def _coerce_map(name: str, raw: Any) -> dict[str, str]:
+    """A URL→file map: a TOML table, or ``url=file`` pairs separated by commas in the env."""
+    if isinstance(raw, Mapping):
+        return {str(k): str(v) for k, v in raw.items()}
+    if not isinstance(raw, str):
+        raise SettingsError(f"{name}={raw!r} is not a table of url = file")
+    out: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in raw.split(","))):
+        url, sep, target = pair.partition("=")
+        if not sep or not url.strip() or not target.strip():
+            raise SettingsError(f"{name}: {pair!r} is not of the form url=file")
+        out[url.strip()] = target.strip()
+    return out
+
+
+def _build(values: Mapping[str, Any]) -> Settings:
+    known = _fields()
+    kwargs = {name: _coerce(name, known[name], raw) for name, raw in values.items()}
+    for name in values:
+        if name not in known:
+            raise SettingsError(f"unknown setting {name!r}")
+    return Settings(**kwargs)
+
+
+_POSITIVE = (
+    "workers",
+    "max_body_bytes",
+    "max_json_depth",
+    "default_page_size",
+    "max_page_size",
+    "max_batch_entities",
+    "max_query_length",
+    "max_geometry_points",
+    "max_attributes",
+    "context_max_bytes",
+    "context_max_depth",
+    "context_cache_entries",
+    "sqlite_group_commit_max",
+    "sqlite_cache_mib",
+)
+
+
+def _validated(s: Settings) -> Settings:
+    for name in _POSITIVE:
+        if getattr(s, name) < 1:
+            raise SettingsError(f"{name}={getattr(s, name)!r} must be at least 1")
+    if not 0 < s.port < 65536:
+        raise SettingsError(f"port={s.port!r} is not a TCP port (1-65535)")
+    if s.context_fetch_timeout <= 0:
+        raise SettingsError(f"context_fetch_timeout={s.context_fetch_timeout!r} must be > 0")
+    if s.sqlite_busy_timeout_ms < 0:
+        raise SettingsError(f"sqlite_busy_timeout_ms={s.sqlite_busy_timeout_ms!r} must be >= 0")
+    if s.default_page_size > s.max_page_size:
+        raise SettingsError(
+            f"default_page_size={s.default_page_size!r} exceeds max_page_size={s.max_page_size!r}"
+        )
+    if s.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
+        raise SettingsError(f"log_level={s.log_level!r} is not debug/info/warning/error/critical")
+    if s.log_format not in ("json", "text"):
+        raise SettingsError(f"log_format={s.log_format!r} is not json or text")
+    if not s.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise SettingsError(
+            f"database_url={s.database_url!r} is not sqlite:///path or postgresql://..."
+        )
+    return s

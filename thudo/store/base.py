@@ -1,0 +1,152 @@
+"""The store contract: what every backend (SQLite, PostgreSQL) provides to the API.
+
+Writes are expressed as *changes*: a pure function that receives the current entity
+(a private copy, or None when it does not exist) and returns the new state. The store
+runs it inside its write transaction, so read-modify-write is atomic and the domain
+rules stay out of the SQL.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from thudo.ngsild.model import Entity
+from thudo.ngsild.selection import EntitySelection
+
+__all__ = [
+    "DELETE",
+    "UNCHANGED",
+    "AttributeInfo",
+    "Change",
+    "ContextRecord",
+    "EntityPage",
+    "Outcome",
+    "Store",
+    "TypeInfo",
+]
+
+
+class _Marker:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: Returned by a change to delete the entity.
+DELETE: Final = _Marker("DELETE")
+#: Returned by a change that leaves the entity as it was.
+UNCHANGED: Final = _Marker("UNCHANGED")
+
+Outcome = tuple[Entity | _Marker, Any]
+#: A change: current entity (or None) → (new entity | DELETE | UNCHANGED, result).
+Change = Callable[[Entity | None], Outcome]
+
+
+@dataclass(frozen=True, slots=True)
+class EntityPage:
+    """One page of a query, and the total count when it was asked for."""
+
+    entities: list[Entity]
+    count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TypeInfo:
+    """What the store knows about one entity type (clause 5.7.5-5.7.6)."""
+
+    type: str
+    count: int
+    attributes: dict[str, set[str]] = field(default_factory=dict)  # attr IRI → attr types
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeInfo:
+    """What the store knows about one attribute name (clause 5.7.8-5.7.9)."""
+
+    name: str
+    count: int
+    types: set[str]
+    attribute_types: set[str]
+
+
+@dataclass(slots=True)
+class ContextRecord:
+    """A stored @context (clause 5.13): Hosted, Cached or ImplicitlyCreated."""
+
+    id: str
+    url: str
+    kind: str
+    body: bytes
+    created_at: str
+    last_usage: str | None = None
+    hits: int = 0
+
+
+class Store(abc.ABC):
+    """The contract between the API and a storage backend."""
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Open connections, create or upgrade the schema."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Finish pending writes and close connections."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise ServiceUnavailable if the store cannot answer."""
+
+    # --- entities -----------------------------------------------------------------
+    @abc.abstractmethod
+    async def change(self, tenant: str, entity_id: str, fn: Change) -> Any:
+        """Apply one change atomically; errors raised by ``fn`` propagate."""
+
+    @abc.abstractmethod
+    async def change_many(
+        self, tenant: str, changes: Sequence[tuple[str, Change]]
+    ) -> list[Any]:
+        """Apply changes in one transaction; each item gets its result or its error."""
+
+    @abc.abstractmethod
+    async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
+        """One entity, or None. Raises NonexistentTenant for an unknown tenant."""
+
+    @abc.abstractmethod
+    async def query_entities(self, tenant: str, sel: EntitySelection) -> EntityPage:
+        """The entities matching a selection, in a stable order, one page."""
+
+    # --- discovery ----------------------------------------------------------------
+    @abc.abstractmethod
+    async def entity_types(self, tenant: str, with_attributes: bool) -> list[TypeInfo]:
+        """Every entity type in use, with counts and optionally attribute details."""
+
+    @abc.abstractmethod
+    async def attributes(self, tenant: str, name: str | None = None) -> list[AttributeInfo]:
+        """Every attribute name in use (or one), with the types that carry it."""
+
+    # --- tenants and contexts -------------------------------------------------------
+    @abc.abstractmethod
+    async def tenants(self) -> list[str]:
+        """The names of the tenants that exist."""
+
+    @abc.abstractmethod
+    async def save_context(self, rec: ContextRecord) -> None:
+        """Insert or replace a stored @context."""
+
+    @abc.abstractmethod
+    async def load_contexts(self) -> list[ContextRecord]:
+        """Every stored @context."""
+
+    @abc.abstractmethod
+    async def delete_context(self, context_id: str) -> bool:
+        """Delete a stored @context; False if there was none."""
+
+    @abc.abstractmethod
+    async def touch_contexts(self, usage: dict[str, tuple[int, str]]) -> None:
+        """Add hit counts and last-usage times, batched by the caller."""

@@ -1,0 +1,108 @@
+"""The SQLite schema, as numbered migrations applied in order inside one transaction each."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "migrate"]
+
+log = logging.getLogger(__name__)
+
+_V1 = """
+CREATE TABLE IF NOT EXISTS tenants (
+    tid INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+INSERT OR IGNORE INTO tenants (tid, name, created_at) VALUES (0, '', '');
+
+CREATE TABLE IF NOT EXISTS entities (
+    eid INTEGER PRIMARY KEY,
+    tenant INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    modified_at TEXT NOT NULL,
+    doc BLOB NOT NULL,
+    UNIQUE (tenant, id)
+);
+
+CREATE TABLE IF NOT EXISTS etypes (
+    tenant INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    eid INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS etypes_by_type ON etypes (tenant, type, eid);
+CREATE INDEX IF NOT EXISTS etypes_by_eid ON etypes (eid, type);
+
+CREATE TABLE IF NOT EXISTS escopes (
+    tenant INTEGER NOT NULL,
+    scope TEXT NOT NULL,
+    eid INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS escopes_by_scope ON escopes (tenant, scope, eid);
+CREATE INDEX IF NOT EXISTS escopes_by_eid ON escopes (eid);
+
+CREATE TABLE IF NOT EXISTS attrs (
+    tenant INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    num REAL,
+    txt TEXT,
+    eid INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attrs_txt ON attrs (tenant, path, kind, txt, eid);
+CREATE INDEX IF NOT EXISTS attrs_num ON attrs (tenant, path, kind, num, eid);
+CREATE INDEX IF NOT EXISTS attrs_by_eid ON attrs (eid);
+
+CREATE TABLE IF NOT EXISTS geo (
+    gid INTEGER PRIMARY KEY,
+    tenant INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    eid INTEGER NOT NULL,
+    wkb BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS geo_by_eid ON geo (eid);
+CREATE INDEX IF NOT EXISTS geo_by_path ON geo (tenant, path);
+CREATE VIRTUAL TABLE IF NOT EXISTS geo_rtree USING rtree (gid, minx, maxx, miny, maxy);
+
+CREATE TABLE IF NOT EXISTS contexts (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    body BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    last_usage TEXT,
+    hits INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS contexts_by_url ON contexts (url);
+"""
+
+#: Each migration is a script; the index + 1 is the schema version it produces.
+MIGRATIONS: tuple[str, ...] = (_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database up to SCHEMA_VERSION; returns the version found before."""
+    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if found > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema version {found} is newer than this thudo ({SCHEMA_VERSION})"
+        )
+    for version in range(found, SCHEMA_VERSION):
+        log.info("applying SQLite schema migration %s", version + 1)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(MIGRATIONS[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1:d}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return found
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";\n") if s.strip()]

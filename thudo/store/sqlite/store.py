@@ -1,0 +1,376 @@
+"""The embedded SQLite store: one file, WAL, one writer thread with group commit, and
+short-lived read connections (one per reader thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import sqlite3
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import shapely
+from shapely.geometry import shape
+
+from thudo.config import Settings
+from thudo.errors import NgsiError, NonexistentTenant, ServiceUnavailable
+from thudo.ngsild.model import Entity
+from thudo.ngsild.selection import EntitySelection
+from thudo.ngsild.validate import now_iso
+from thudo.store.base import (
+    DELETE,
+    UNCHANGED,
+    AttributeInfo,
+    Change,
+    ContextRecord,
+    EntityPage,
+    Store,
+    TypeInfo,
+)
+from thudo.store.indexing import K_ATTR, geo_values, index_rows
+from thudo.store.sqlite.connection import FunctionFailure, open_connection
+from thudo.store.sqlite.filters import compile_selection
+from thudo.store.sqlite.schema import migrate
+from thudo.store.sqlite.writer import Writer
+
+__all__ = ["SqliteStore"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_INSERT_ATTR = "INSERT INTO attrs (tenant, path, kind, num, txt, eid) VALUES (?, ?, ?, ?, ?, ?)"
+
+
+class SqliteStore(Store):
+    """Entities, index rows and contexts in one SQLite database file."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._path = settings.sqlite_path
+        self._writer = Writer(self._connect_writer, settings.sqlite_group_commit_max)
+        self._tenants: dict[str, int] = {"": 0}
+        self._local = threading.local()
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="thudo-sqlite-read")
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    # --- life cycle -------------------------------------------------------------------
+    def _connect(self, readonly: bool) -> sqlite3.Connection:
+        s = self._settings
+        return open_connection(self._path, s.sqlite_busy_timeout_ms, s.sqlite_cache_mib, readonly)
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        return self._connect(readonly=False)
+
+    async def start(self) -> None:
+        if not self._path.startswith((":memory:", "file:")):
+            Path(self._path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        conn = self._connect(readonly=False)
+        try:
+            migrate(conn)
+        finally:
+            conn.close()
+        self._writer.start()
+        for tid, name in self._reader().execute("SELECT tid, name FROM tenants"):
+            self._tenants[name] = tid
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._writer.stop)
+        self._executor.shutdown(wait=True)
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        self._local = threading.local()
+
+    async def ping(self) -> None:
+        try:
+            self._reader().execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise ServiceUnavailable("the database does not answer") from exc
+
+    def _reader(self) -> sqlite3.Connection:
+        """The read connection of the current thread, opened on first use."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect(readonly=True)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    async def _read(self, fn: Any, *args: Any) -> Any:
+        """Run a read in the reader pool, mapping SQLite failures to problems."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(_guard, fn, *args))
+
+    # --- tenants ----------------------------------------------------------------------
+    def _tenant_for_read(self, conn: sqlite3.Connection, name: str) -> int:
+        tid = self._tenants.get(name)
+        if tid is not None:
+            return tid
+        row = conn.execute("SELECT tid FROM tenants WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NonexistentTenant(f"tenant {name!r} does not exist")
+        self._tenants[name] = int(row[0])
+        return int(row[0])
+
+    def _tenant_for_write(self, conn: sqlite3.Connection, name: str) -> int:
+        tid = self._tenants.get(name)
+        if tid is not None:
+            return tid
+        conn.execute(
+            "INSERT OR IGNORE INTO tenants (name, created_at) VALUES (?, ?)", (name, now_iso())
+        )
+        found = int(conn.execute("SELECT tid FROM tenants WHERE name = ?", (name,)).fetchone()[0])
+        self._tenants[name] = found
+        return found
+
+    async def tenants(self) -> list[str]:
+        rows = self._reader().execute("SELECT name FROM tenants WHERE tid != 0 ORDER BY name")
+        return [r[0] for r in rows]
+
+    # --- writes -----------------------------------------------------------------------
+    async def change(self, tenant: str, entity_id: str, fn: Change) -> Any:
+        job = functools.partial(self._apply, tenant, entity_id, fn)
+        return await self._writer.submit(job)
+
+    async def change_many(self, tenant: str, changes: Sequence[tuple[str, Change]]) -> list[Any]:
+        job = functools.partial(self._apply_many, tenant, list(changes))
+        results: list[Any] = await self._writer.submit(job)
+        return results
+
+    def _apply_many(
+        self, tenant: str, changes: list[tuple[str, Change]], conn: sqlite3.Connection
+    ) -> list[Any]:
+        out: list[Any] = []
+        for entity_id, fn in changes:
+            conn.execute("SAVEPOINT item")
+            try:
+                out.append(self._apply(tenant, entity_id, fn, conn))
+                conn.execute("RELEASE item")
+            except NgsiError as exc:
+                conn.execute("ROLLBACK TO item")
+                conn.execute("RELEASE item")
+                out.append(exc)
+        return out
+
+    def _apply(self, tenant: str, entity_id: str, fn: Change, conn: sqlite3.Connection) -> Any:
+        tid = self._tenant_for_write(conn, tenant)
+        row = conn.execute(
+            "SELECT eid, doc FROM entities WHERE tenant = ? AND id = ?", (tid, entity_id)
+        ).fetchone()
+        current: Entity | None = orjson.loads(row[1]) if row is not None else None
+        new, result = fn(current)
+        if new is UNCHANGED:
+            return result
+        if new is DELETE:
+            if row is not None:
+                _delete_rows(conn, row[0])
+            return result
+        assert isinstance(new, dict)
+        if row is None:
+            _insert(conn, tid, new)
+        else:
+            _update(conn, tid, row[0], current, new)
+        return result
+
+    # --- reads ------------------------------------------------------------------------
+    async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
+        conn = self._reader()
+        try:
+            tid = self._tenant_for_read(conn, tenant)
+            row = conn.execute(
+                "SELECT doc FROM entities WHERE tenant = ? AND id = ?", (tid, entity_id)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise ServiceUnavailable("the database does not answer") from exc
+        if row is None:
+            return None
+        found: Entity = orjson.loads(row[0])
+        return found
+
+    async def query_entities(self, tenant: str, sel: EntitySelection) -> EntityPage:
+        page: EntityPage = await self._read(self._query, tenant, sel)
+        return page
+
+    def _query(self, tenant: str, sel: EntitySelection) -> EntityPage:
+        conn = self._reader()
+        tid = self._tenant_for_read(conn, tenant)
+        where = compile_selection(tid, sel)
+        sql = f"SELECT e.doc FROM entities e WHERE {where.sql()} ORDER BY e.eid LIMIT ? OFFSET ?"  # noqa: S608 -- conditions come from compile_selection with bound values
+        rows = conn.execute(sql, [*where.params, sel.limit, sel.offset]).fetchall()
+        count = None
+        if sel.count:
+            csql = f"SELECT count(*) FROM entities e WHERE {where.sql()}"  # noqa: S608
+            count = int(conn.execute(csql, where.params).fetchone()[0])
+        return EntityPage([orjson.loads(r[0]) for r in rows], count)
+
+    # --- discovery --------------------------------------------------------------------
+    async def entity_types(self, tenant: str, with_attributes: bool) -> list[TypeInfo]:
+        infos: list[TypeInfo] = await self._read(self._types, tenant, with_attributes)
+        return infos
+
+    def _types(self, tenant: str, with_attributes: bool) -> list[TypeInfo]:
+        conn = self._reader()
+        tid = self._tenant_for_read(conn, tenant)
+        counts = conn.execute(
+            "SELECT type, count(*) FROM etypes WHERE tenant = ? GROUP BY type ORDER BY type",
+            (tid,),
+        ).fetchall()
+        infos = {t: TypeInfo(t, n) for t, n in counts}
+        if with_attributes:
+            rows = conn.execute(
+                "SELECT DISTINCT t.type, a.path, a.txt FROM etypes t "
+                "JOIN attrs a ON a.eid = t.eid "
+                f"WHERE t.tenant = ? AND a.tenant = ? AND a.kind = {K_ATTR}",
+                (tid, tid),
+            )
+            for t, path, kind in rows:
+                infos[t].attributes.setdefault(path, set()).add(kind)
+        return list(infos.values())
+
+    async def attributes(self, tenant: str, name: str | None = None) -> list[AttributeInfo]:
+        infos: list[AttributeInfo] = await self._read(self._attributes, tenant, name)
+        return infos
+
+    def _attributes(self, tenant: str, name: str | None) -> list[AttributeInfo]:
+        conn = self._reader()
+        tid = self._tenant_for_read(conn, tenant)
+        sql = (
+            "SELECT a.path, a.txt, t.type, a.eid FROM attrs a JOIN etypes t ON t.eid = a.eid "
+            f"WHERE a.tenant = ? AND a.kind = {K_ATTR}"
+        )
+        params: list[Any] = [tid]
+        if name is not None:
+            sql += " AND a.path = ?"
+            params.append(name)
+        infos: dict[str, tuple[set[int], set[str], set[str]]] = {}
+        for path, kind, etype, eid in conn.execute(sql, params):
+            eids, types, kinds = infos.setdefault(path, (set(), set(), set()))
+            eids.add(eid)
+            types.add(etype)
+            kinds.add(kind)
+        return [
+            AttributeInfo(path, len(eids), types, kinds)
+            for path, (eids, types, kinds) in sorted(infos.items())
+        ]
+
+    # --- contexts ---------------------------------------------------------------------
+    async def save_context(self, rec: ContextRecord) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO contexts (id, url, kind, body, created_at, last_usage, hits)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (rec.id, rec.url, rec.kind, rec.body, rec.created_at, rec.last_usage, rec.hits),
+            )
+
+        await self._writer.submit(job)
+
+    async def load_contexts(self) -> list[ContextRecord]:
+        rows = self._reader().execute(
+            "SELECT id, url, kind, body, created_at, last_usage, hits FROM contexts"
+        )
+        return [ContextRecord(*r) for r in rows]
+
+    async def delete_context(self, context_id: str) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            return conn.execute("DELETE FROM contexts WHERE id = ?", (context_id,)).rowcount > 0
+
+        deleted: bool = await self._writer.submit(job)
+        return deleted
+
+    async def touch_contexts(self, usage: dict[str, tuple[int, str]]) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE contexts SET hits = hits + ?, last_usage = ? WHERE id = ?",
+                [(hits, last, cid) for cid, (hits, last) in usage.items()],
+            )
+
+        await self._writer.submit(job)
+
+
+def _guard(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except sqlite3.OperationalError as exc:
+        reported = FunctionFailure.take()
+        if reported is not None:
+            raise reported from None
+        log.error("SQLite read failed: %s", exc)
+        raise ServiceUnavailable("the database could not answer the query; retry later") from exc
+
+
+def _insert(conn: sqlite3.Connection, tid: int, entity: Entity) -> None:
+    cur = conn.execute(
+        "INSERT INTO entities (tenant, id, created_at, modified_at, doc) VALUES (?, ?, ?, ?, ?)",
+        (tid, entity["id"], entity["createdAt"], entity["modifiedAt"], orjson.dumps(entity)),
+    )
+    eid = cur.lastrowid
+    assert eid is not None
+    _insert_types(conn, tid, eid, entity)
+    _insert_geo(conn, tid, eid, entity)
+    conn.executemany(_INSERT_ATTR, [(tid, *r, eid) for r in index_rows(entity)])
+
+
+def _insert_types(conn: sqlite3.Connection, tid: int, eid: int, entity: Entity) -> None:
+    conn.executemany(
+        "INSERT INTO etypes (tenant, type, eid) VALUES (?, ?, ?)",
+        [(tid, t, eid) for t in entity["type"]],
+    )
+    scopes = entity.get("scope")
+    if scopes:
+        conn.executemany(
+            "INSERT INTO escopes (tenant, scope, eid) VALUES (?, ?, ?)",
+            [(tid, s, eid) for s in scopes],
+        )
+
+
+def _insert_geo(conn: sqlite3.Connection, tid: int, eid: int, entity: Entity) -> None:
+    for path, geojson in geo_values(entity):
+        geom = shape(geojson)
+        cur = conn.execute(
+            "INSERT INTO geo (tenant, path, eid, wkb) VALUES (?, ?, ?, ?)",
+            (tid, path, eid, shapely.to_wkb(geom)),
+        )
+        minx, miny, maxx, maxy = geom.bounds
+        conn.execute(
+            "INSERT INTO geo_rtree (gid, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)",
+            (cur.lastrowid, minx, maxx, miny, maxy),
+        )
+
+
+def _delete_geo(conn: sqlite3.Connection, eid: int) -> None:
+    conn.execute("DELETE FROM geo_rtree WHERE gid IN (SELECT gid FROM geo WHERE eid = ?)", (eid,))
+    conn.execute("DELETE FROM geo WHERE eid = ?", (eid,))
+
+
+def _delete_rows(conn: sqlite3.Connection, eid: int) -> None:
+    conn.execute("DELETE FROM entities WHERE eid = ?", (eid,))
+    conn.execute("DELETE FROM etypes WHERE eid = ?", (eid,))
+    conn.execute("DELETE FROM escopes WHERE eid = ?", (eid,))
+    conn.execute("DELETE FROM attrs WHERE eid = ?", (eid,))
+    _delete_geo(conn, eid)
+
+
+def _update(
+    conn: sqlite3.Connection, tid: int, eid: int, old: Entity | None, new: Entity
+) -> None:
+    conn.execute(
+        "UPDATE entities SET modified_at = ?, doc = ? WHERE eid = ?",
+        (new["modifiedAt"], orjson.dumps(new), eid),
+    )
+    if old is None or old["type"] != new["type"] or old.get("scope") != new.get("scope"):
+        conn.execute("DELETE FROM etypes WHERE eid = ?", (eid,))
+        conn.execute("DELETE FROM escopes WHERE eid = ?", (eid,))
+        _insert_types(conn, tid, eid, new)
+    if old is None or geo_values(old) != geo_values(new):
+        _delete_geo(conn, eid)
+        _insert_geo(conn, tid, eid, new)
+    conn.execute("DELETE FROM attrs WHERE eid = ?", (eid,))
+    conn.executemany(_INSERT_ATTR, [(tid, *r, eid) for r in index_rows(new)])

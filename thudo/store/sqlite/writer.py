@@ -1,0 +1,155 @@
+"""One writer thread per process with group commit.
+
+Writes are submitted as functions of a connection. The thread takes every job that is
+waiting, runs each inside its own savepoint (so one failure does not undo the others),
+commits once for the whole group, and only then resolves the callers' futures: an
+acknowledged write is always a committed one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from thudo.errors import NgsiError, ServiceUnavailable
+
+__all__ = ["Writer"]
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[sqlite3.Connection], Any]
+
+
+@dataclass(slots=True)
+class _Item:
+    fn: Job
+    future: asyncio.Future[Any]
+    result: Any = None
+    error: BaseException | None = None
+
+
+_STOP = object()
+
+
+class Writer:
+    """Runs write jobs on a dedicated connection, committing them in groups."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], max_group: int) -> None:
+        self._connect = connect
+        self._max_group = max_group
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+
+    def start(self) -> None:
+        """Start the thread and wait until its connection is open."""
+        self._thread = threading.Thread(target=self._run, name="thudo-sqlite-writer", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._start_error is not None:
+            raise self._start_error
+
+    def stop(self) -> None:
+        """Finish the queued jobs, then stop the thread."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    def submit(self, fn: Job) -> asyncio.Future[Any]:
+        """Queue a job; the future resolves after the commit that includes it."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Item(fn, future))
+        return future
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except BaseException as exc:
+            self._start_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                group = [first]
+                stop = self._drain(group)
+                self._run_group(conn, group)
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _drain(self, group: list[Any]) -> bool:
+        while len(group) < self._max_group:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return False
+            if item is _STOP:
+                return True
+            group.append(item)
+        return False
+
+    def _run_group(self, conn: sqlite3.Connection, group: list[_Item]) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for item in group:
+                self._run_item(conn, item)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("SQLite commit failed: %s", exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            failure = ServiceUnavailable("the database could not commit the write; retry later")
+            for item in group:
+                item.error = failure
+        self._deliver(group)
+
+    @staticmethod
+    def _run_item(conn: sqlite3.Connection, item: _Item) -> None:
+        conn.execute("SAVEPOINT job")
+        try:
+            item.result = item.fn(conn)
+            conn.execute("RELEASE job")
+        except sqlite3.OperationalError:
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            raise
+        except BaseException as exc:
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            if not isinstance(exc, NgsiError):
+                log.exception("write job failed")
+            item.error = exc
+
+    @staticmethod
+    def _deliver(group: list[_Item]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Item]] = {}
+        for item in group:
+            by_loop.setdefault(item.future.get_loop(), []).append(item)
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, items)
+            except RuntimeError:  # the loop has closed; nobody is waiting any more
+                pass
+
+
+def _resolve(items: list[_Item]) -> None:
+    for item in items:
+        if item.future.done():
+            continue
+        if item.error is not None:
+            item.future.set_exception(item.error)
+        else:
+            item.future.set_result(item.result)
