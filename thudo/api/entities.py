@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from thudo.api import media
 from thudo.api.call import Call
+from thudo.api.linked import join_request
 from thudo.api.params import options_set, render_options
 from thudo.api.representation import render_one
 from thudo.errors import AlreadyExists, BadRequestData, InvalidRequest, ResourceNotFound
@@ -64,9 +65,16 @@ async def retrieve_entity(call: Call, entity_id: str) -> Response:
         raise ResourceNotFound(f"entity {entity_id!r} does not exist")
     if opts.attrs is not None and not any(a in entity["attrs"] for a in opts.attrs):
         raise ResourceNotFound(f"entity {entity_id!r} has none of the attributes asked for")
-    payload = render_one(call, entity, ctx, opts, kind)
+    payload: Any = render_one(call, entity, ctx, opts, kind)
     if not payload:
         raise ResourceNotFound(f"nothing of entity {entity_id!r} is left after pick/omit")
+    join = join_request(call, ctx)
+    if join is not None and kind != media.GEOJSON:
+        if join.mode == "inline":
+            payload = await join.inline(entity, opts)
+        else:
+            linked = await join.flat([entity], opts)
+            payload = linked[0] if len(linked) == 1 else linked
     return await call.answer(payload, value, kind)
 
 

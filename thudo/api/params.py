@@ -10,6 +10,7 @@ from thudo.config import Settings
 from thudo.errors import BadRequestData, InvalidRequest, TooManyResults
 from thudo.ngsild.jsonld import ActiveContext
 from thudo.ngsild.parse import expand_name
+from thudo.ngsild.projection import Projection, expand_projection, parse_projection
 from thudo.ngsild.render import RenderOptions
 
 __all__ = [
@@ -100,26 +101,23 @@ def _names(value: str | None, ctx: ActiveContext, what: str) -> frozenset[str] |
 
 def projection(
     params: Mapping[str, str], ctx: ActiveContext
-) -> tuple[frozenset[str] | None, frozenset[str] | None, frozenset[str] | None]:
-    """The ``attrs``, ``pick`` and ``omit`` parameters as expanded names."""
+) -> tuple[frozenset[str] | None, Projection | None, Projection | None]:
+    """The ``attrs``, ``pick`` and ``omit`` parameters, with names expanded."""
     attrs = _names(params.get("attrs"), ctx, "attrs")
-    pick = _member_names(params.get("pick"), ctx, "pick")
-    omit = _member_names(params.get("omit"), ctx, "omit")
+    pick = _tree(params.get("pick"), ctx, "pick")
+    omit = _tree(params.get("omit"), ctx, "omit")
     if pick is not None and omit is not None:
         raise BadRequestData("pick and omit cannot be used together")
+    if attrs is not None and (pick is not None or omit is not None):
+        raise BadRequestData("attrs cannot be combined with pick or omit")
     return attrs, pick, omit
 
 
-def _member_names(value: str | None, ctx: ActiveContext, what: str) -> frozenset[str] | None:
+def _tree(value: str | None, ctx: ActiveContext, what: str) -> Projection | None:
     if value is None:
         return None
-    items = comma_list(value)
-    if not items:
-        raise BadRequestData(f"{what} is empty")
-    out = set()
-    for n in items:
-        out.add(n if n in ("id", "type", "scope") else expand_name(n, ctx, f"{what} item"))
-    return frozenset(out)
+    tree = parse_projection(value, what)
+    return expand_projection(tree, lambda n: expand_name(n, ctx, f"{what} item"))
 
 
 def _lang(value: str | None) -> tuple[str, ...] | None:
@@ -155,8 +153,10 @@ def render_options(
         fmt=_format(params, opts),
         sys_attrs="sysAttrs" in opts,
         attrs=attrs,
-        pick=pick,
-        omit=omit,
+        pick=frozenset(pick) if pick is not None else None,
+        omit=frozenset(k for k, v in omit.items() if v is None) if omit is not None else None,
+        pick_tree=pick,
+        omit_tree=omit,
         lang=_lang(params.get("lang")),
         dataset_ids=dataset_ids,
     )

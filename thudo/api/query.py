@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from thudo.api import media
 from thudo.api.call import Call
+from thudo.api.linked import JoinRequest, join_request
 from thudo.api.params import comma_list, flag, paging, render_options
 from thudo.api.representation import render_many
 from thudo.errors import BadRequestData, InvalidRequest, OperationNotSupported
@@ -18,13 +19,14 @@ from thudo.ngsild.geoquery import GeoQuery, parse_geoq
 from thudo.ngsild.jsonld import ActiveContext
 from thudo.ngsild.model import Entity
 from thudo.ngsild.parse import expand_name
-from thudo.ngsild.qlang import parse_q
+from thudo.ngsild.qlang import MEMBER_NAMES, parse_q
 from thudo.ngsild.render import LOCATION
 from thudo.ngsild.scopeq import parse_scope_q
 from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.typeexpr import TypeAny, TypeExpr, parse_type_expr
 from thudo.ngsild.validate import check_uri, now_iso
 from thudo.store.base import DELETE, Outcome
+from thudo.store.indexing import q_path
 from thudo.ngsild.patterns import check_pattern
 
 __all__ = ["purge_entities", "query_entities", "query_entities_post"]
@@ -78,7 +80,31 @@ def selection_from_params(
         limit=limit,
         offset=offset,
         count=flag(params, "count"),
+        order=_order(params.get("orderBy"), ctx),
     )
+
+
+_ORDER_MEMBERS = {"id": "@id", "type": "@type", "createdAt": "@createdAt", "modifiedAt": "@modifiedAt"}
+
+
+def _order(value: str | None, ctx: ActiveContext) -> tuple[tuple[str, bool], ...]:
+    """``orderBy=a.b;desc,id`` as sort keys on index paths or entity members."""
+    if value is None:
+        return ()
+    keys: list[tuple[str, bool]] = []
+    for item in comma_list(value):
+        path, _, direction = item.partition(";")
+        if direction not in ("", "asc", "desc"):
+            raise BadRequestData(f"orderBy: {direction!r} is not asc or desc")
+        if path in _ORDER_MEMBERS:
+            keys.append((_ORDER_MEMBERS[path], direction == "desc"))
+            continue
+        names = path.split(".")
+        subs = tuple(n if n in MEMBER_NAMES else expand_name(n, ctx) for n in names[1:])
+        keys.append((q_path(expand_name(names[0], ctx), subs), direction == "desc"))
+    if len(keys) > 8:
+        raise BadRequestData("orderBy has more than 8 keys")
+    return tuple(keys)
 
 
 def _check_csf(params: Mapping[str, Any]) -> None:
@@ -105,7 +131,7 @@ async def query_entities(call: Call) -> Response:
             raise BadRequestData(
                 "a query needs at least one of type, attrs, q, geoQ, scopeQ or idPattern"
             )
-    return await _answer_page(call, sel, ctx, value, opts, kind)
+    return await _answer_page(call, sel, ctx, value, opts, kind, join_request(call, ctx))
 
 
 def _only_ids(sel: EntitySelection) -> bool:
@@ -121,9 +147,18 @@ async def _answer_page(
     value: Any,
     opts: Any,
     kind: str,
+    join: JoinRequest | None = None,
 ) -> Response:
     page = await call.store.query_entities(call.tenant, sel)
-    payload = render_many(call, page.entities, ctx, opts, kind)
+    payload: Any
+    if join is not None and kind != media.GEOJSON:
+        if join.mode == "inline":
+            payload = [await join.inline(e, opts) for e in page.entities]
+            payload = [p for p in payload if p]
+        else:
+            payload = [p for p in await join.flat(page.entities, opts) if p]
+    else:
+        payload = render_many(call, page.entities, ctx, opts, kind)
     extra: dict[str, str] = {}
     if page.count is not None:
         extra["NGSILD-Results-Count"] = str(page.count)
@@ -173,7 +208,8 @@ async def query_entities_post(call: Call) -> Response:
     sel = selection_from_params(call, params, ctx, types)
     if sel.is_unfiltered and not flag(call.params, "local"):
         raise BadRequestData("a query needs at least one of entities, attrs, q, geoQ or scopeQ")
-    return await _answer_page(call, sel, ctx, value, opts, kind)
+    join = join_request(call, ctx, {"join": body.get("join"), "joinLevel": body.get("joinLevel")})
+    return await _answer_page(call, sel, ctx, value, opts, kind, join)
 
 
 def _query_body_params(body: dict[str, Any]) -> dict[str, Any]:

@@ -69,12 +69,15 @@ class ContextRegistry:
             self._docs[rec.url] = doc["@context"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.warning("stored @context %s is not valid JSON-LD; ignored", rec.id)
+            return
+        if rec.kind == "ImplicitlyCreated":
+            self._by_url[_implicit_key(doc["@context"])] = rec
 
     def _forget(self, rec: ContextRecord) -> None:
         self._records.pop(rec.id, None)
-        if self._by_url.get(rec.url) is rec:
-            del self._by_url[rec.url]
-            self._docs.pop(rec.url, None)
+        for key in [k for k, r in self._by_url.items() if r is rec]:
+            del self._by_url[key]
+        self._docs.pop(rec.url, None)
         self._active.clear()
 
     # --- resolution -------------------------------------------------------------------
@@ -138,15 +141,18 @@ class ContextRegistry:
             local_id = url.split(HOSTED_PATH, 1)[1]
             if local_id not in self._records:
                 raise LdContextNotAvailable(f"@context {url!r} is not hosted here")
-        try:
-            async with asyncio.timeout(self._settings.context_fetch_timeout * 2):
-                doc, data = await self._fetcher.fetch(url)
-        except TimeoutError:
-            raise LdContextNotAvailable(f"@context {url!r} did not arrive in time") from None
+        doc, data = await self._download(url)
         rec = ContextRecord(str(uuid.uuid4()), url, "Cached", data, now_iso())
         await self._store.save_context(rec)
         self._remember(rec)
         self._docs[url] = doc["@context"]
+
+    async def _download(self, url: str) -> tuple[dict[str, Any], bytes]:
+        try:
+            async with asyncio.timeout(self._settings.context_fetch_timeout * 2):
+                return await self._fetcher.fetch(url)
+        except TimeoutError:
+            raise LdContextNotAvailable(f"@context {url!r} did not arrive in time") from None
 
     def _count_use(self, value: ContextValue) -> None:
         for entry in value if isinstance(value, list) else [value]:
@@ -169,36 +175,30 @@ class ContextRegistry:
         """Store a context posted by a user (kind Hosted); returns its record."""
         data = orjson.dumps(body)
         parse_context_document(data, "posted")
-        build_context(body["@context"], self._loaded_or_fail, self._settings.context_max_depth)
+        # Processing it fetches (and caches) the remote contexts it refers to.
+        await self.resolve(body["@context"])
         local_id = str(uuid.uuid4())
         rec = ContextRecord(local_id, base_url + HOSTED_PATH + local_id, "Hosted", data, now_iso())
         await self._store.save_context(rec)
         self._remember(rec)
         return rec
 
-    def _loaded_or_fail(self, url: str) -> ContextValue:
-        if url in self._docs:
-            return self._docs[url]
-        raise BadRequestData(f"@context refers to {url!r}, which is not available here")
-
     async def implicit_url(self, value: ContextValue, base_url: str) -> str:
         """A URL for an inline context, creating an ImplicitlyCreated context if needed."""
-        data = orjson.dumps({"@context": value}, option=orjson.OPT_SORT_KEYS)
-        key = "implicit:" + context_key(value)
-        rec = self._by_url.get(key)
+        rec = self._by_url.get(_implicit_key(value))
         if rec is None:
             local_id = str(uuid.uuid4())
             url = base_url + HOSTED_PATH + local_id
+            data = orjson.dumps({"@context": value})
             rec = ContextRecord(local_id, url, "ImplicitlyCreated", data, now_iso())
             await self._store.save_context(rec)
             self._remember(rec)
-            self._by_url[key] = rec
         return rec.url
 
     def find(self, context_id: str) -> ContextRecord:
         """A stored context by local id or by URL."""
         rec = self._records.get(context_id) or self._by_url.get(context_id)
-        if rec is None or rec.url.startswith("implicit:"):
+        if rec is None:
             raise ResourceNotFound(f"no @context with id or URL {context_id!r}")
         return rec
 
@@ -214,9 +214,17 @@ class ContextRegistry:
         if reload:
             if rec.kind != "Cached":
                 raise BadRequestData(f"only Cached contexts can be reloaded, not {rec.kind}")
-            self._forget(rec)
-            await self._store.delete_context(rec.id)
-            await self._fetch_once(rec.url)
+            # Fetch first: when the source is down the cached copy stays (clause 5.13.5).
+            doc, data = await self._download(rec.url)
+            rec.body = data
+            await self._store.save_context(rec)
+            self._docs[rec.url] = doc["@context"]
+            self._active.clear()
             return
         await self._store.delete_context(rec.id)
         self._forget(rec)
+
+
+def _implicit_key(value: ContextValue) -> str:
+    """The lookup key of the ImplicitlyCreated context for an inline @context value."""
+    return "implicit:" + context_key(value)

@@ -238,7 +238,11 @@ def _parse_instance(
     if vkey not in raw:
         raise BadRequestData(f"attribute {name!r} is a {kind} but has no {vkey!r} member")
     value = raw[vkey]
-    if value is None or value == NULL:
+    if value is None:
+        raise BadRequestData(
+            f"attribute {name!r} has a null {vkey}; use {NULL!r} to delete an attribute"
+        )
+    if _is_ngsi_null(value):
         return _null_instance(name, opts, raw.get("datasetId"))
     inst[vkey] = _check_value(kind, value, name, ctx)
     for key, member in raw.items():
@@ -246,6 +250,15 @@ def _parse_instance(
             continue
         _add_member(inst, key, member, name, ctx, now, opts, depth)
     return _finish(inst, now)
+
+
+def _is_ngsi_null(value: Any) -> bool:
+    """The NGSI-LD null, alone or as the only entry of a languageMap or a list."""
+    if value == NULL:
+        return True
+    if isinstance(value, dict) and len(value) == 1:
+        return next(iter(value.values())) == NULL
+    return isinstance(value, list) and value == [NULL]
 
 
 def _null_instance(name: str, opts: ParseOptions, dataset_id: Any = None) -> Instance:

@@ -4,11 +4,12 @@ simplified (keyValues) and GeoJSON (clause 4.5.16), with projection, sysAttrs an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from thudo.ngsild.jsonld import ActiveContext
 from thudo.ngsild.model import INSTANCE_MEMBERS, VALUE_MEMBER, Entity, Instance
+from thudo.ngsild.projection import Projection
 
 __all__ = ["LOCATION", "RenderOptions", "render_attribute", "render_entity", "render_feature"]
 
@@ -27,6 +28,21 @@ class RenderOptions:
     omit: frozenset[str] | None = None
     lang: tuple[str, ...] | None = None  # language preference, "*" for any
     dataset_ids: frozenset[str | None] | None = None
+    pick_tree: Projection | None = None  # nested projections, for joined entities
+    omit_tree: Projection | None = None
+
+    def for_linked(self, attr: str) -> RenderOptions:
+        """The options for entities joined through attribute ``attr``."""
+        pick = self.pick_tree.get(attr) if self.pick_tree is not None else None
+        omit = self.omit_tree.get(attr) if self.omit_tree is not None else None
+        return replace(
+            self,
+            attrs=None,
+            pick=frozenset(pick) if pick is not None else None,
+            omit=frozenset(k for k, v in omit.items() if v is None) if omit is not None else None,
+            pick_tree=pick,
+            omit_tree=omit,
+        )
 
 
 def _keep(name: str, opts: RenderOptions) -> bool:

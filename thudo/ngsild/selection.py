@@ -26,6 +26,8 @@ class EntitySelection:
     limit: int = 20
     offset: int = 0
     count: bool = False
+    #: Sort keys: an index path, or "@id", "@type", "@createdAt", "@modifiedAt"; True = descending.
+    order: tuple[tuple[str, bool], ...] = ()
 
     @property
     def is_unfiltered(self) -> bool:

@@ -17,7 +17,7 @@ from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.typeexpr import TypeAll, TypeAny, TypeExpr, TypeName
 from thudo.store.indexing import K_ATTR, K_BOOL, K_NUM, K_STR, K_TIME, q_path
 
-__all__ = ["Where", "compile_selection"]
+__all__ = ["Where", "compile_order", "compile_selection"]
 
 _SQL_OPS = {"==": "=", "!=": "=", ">": ">", ">=": ">=", "<": "<", "<=": "<="}
 
@@ -204,3 +204,30 @@ def _geo(tenant: int, geo: GeoQuery) -> tuple[str, list[Any]]:
     sql += " AND geo_match(g.wkb, ?, ?, ?, ?))"
     params.extend([geo.georel, geo.geometry_json, geo.max_distance, geo.min_distance])
     return sql, params
+
+
+_ENTITY_KEYS = {
+    "@id": "e.id",
+    "@createdAt": "e.created_at",
+    "@modifiedAt": "e.modified_at",
+    "@type": "(SELECT min(t.type) FROM etypes t WHERE t.eid = e.eid)",
+}
+
+
+def compile_order(sel: EntitySelection) -> tuple[str, list[Any]]:
+    """The ORDER BY list (orderBy, clause 4.23), always ending with the insertion order."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for key, desc in sel.order:
+        direction = " DESC" if desc else ""
+        column = _ENTITY_KEYS.get(key)
+        if column is None:
+            agg = "max" if desc else "min"
+            column = (
+                f"(SELECT {agg}(coalesce(a.num, a.txt)) FROM attrs a WHERE a.eid = e.eid "
+                f"AND a.path = ? AND a.kind IN ({K_NUM},{K_STR},{K_BOOL},{K_TIME}))"
+            )
+            params.append(key)
+        parts.append(column + direction)
+    parts.append("e.eid")
+    return ", ".join(parts), params

@@ -34,7 +34,7 @@ from thudo.store.base import (
 )
 from thudo.store.indexing import K_ATTR, geo_values, index_rows
 from thudo.store.sqlite.connection import FunctionFailure, open_connection
-from thudo.store.sqlite.filters import compile_selection
+from thudo.store.sqlite.filters import compile_order, compile_selection
 from thudo.store.sqlite.schema import migrate
 from thudo.store.sqlite.writer import Writer
 
@@ -203,8 +203,10 @@ class SqliteStore(Store):
         conn = self._reader()
         tid = self._tenant_for_read(conn, tenant)
         where = compile_selection(tid, sel)
-        sql = f"SELECT e.doc FROM entities e WHERE {where.sql()} ORDER BY e.eid LIMIT ? OFFSET ?"  # noqa: S608 -- conditions come from compile_selection with bound values
-        rows = conn.execute(sql, [*where.params, sel.limit, sel.offset]).fetchall()
+        order, order_params = compile_order(sel)
+        # The SQL text comes from compile_selection/compile_order; every value is bound.
+        sql = f"SELECT e.doc FROM entities e WHERE {where.sql()} ORDER BY {order} LIMIT ? OFFSET ?"  # noqa: S608
+        rows = conn.execute(sql, [*where.params, *order_params, sel.limit, sel.offset]).fetchall()
         count = None
         if sel.count:
             csql = f"SELECT count(*) FROM entities e WHERE {where.sql()}"  # noqa: S608
