@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from thudo import __version__
 from thudo.config import Settings, load_settings
@@ -42,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _overrides(args: argparse.Namespace) -> dict[str, object]:
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),
@@ -55,8 +56,12 @@ def _serve(settings: Settings, config_file: str | None) -> int:
     import uvicorn
 
     # Workers are separate processes: they rebuild the settings from the environment.
-    os.environ.update({f"THUDO_{k.upper()}": str(getattr(settings, k)) for k in
-                       ("host", "port", "workers", "database_url")})
+    os.environ.update(
+        {
+            f"THUDO_{k.upper()}": str(getattr(settings, k))
+            for k in ("host", "port", "workers", "database_url")
+        }
+    )
     if config_file:
         os.environ["THUDO_CONFIG"] = config_file
     configure_logging(settings.log_level, settings.log_format)
@@ -87,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        settings = load_settings(args.config, **_overrides(args))
+        settings = load_settings(args.config, None, **_overrides(args))
     except SettingsError as exc:
         print(f"thudo: configuration error: {exc}", file=sys.stderr)
         return 2

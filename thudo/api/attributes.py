@@ -174,7 +174,9 @@ def _parse_fragment(
     """A fragment may carry only sub-attributes; it then keeps the attribute's value."""
     if members.get("type") == "_inherit":
         rest = {k: v for k, v in members.items() if k != "type"}
-        parsed = parse_attribute({"type": "Property", "value": 0, **rest}, iri, name, ctx, now, _opts(call, True))
+        parsed = parse_attribute(
+            {"type": "Property", "value": 0, **rest}, iri, name, ctx, now, _opts(call, True)
+        )
         for inst in parsed:
             inst.pop("value", None)
             inst.pop("type", None)
@@ -189,7 +191,8 @@ def _check_same_type(entity: Entity, iri: str, name: str, members: dict[str, Any
         return
     if all(inst.get("type") != given for inst in current):
         raise BadRequestData(
-            f"attribute {name!r} is a {current[0].get('type')}; a partial update cannot make it a {given}"
+            f"attribute {name!r} is a {current[0].get('type')}; "
+            f"a partial update cannot make it a {given}"
         )
 
 

@@ -21,7 +21,13 @@ from thudo.errors import (
     ResourceNotFound,
 )
 from thudo.ngsild.model import Entity
-from thudo.ngsild.parse import ParseOptions, parse_attributes, parse_entity, parse_scope, parse_types
+from thudo.ngsild.parse import (
+    ParseOptions,
+    parse_attributes,
+    parse_entity,
+    parse_scope,
+    parse_types,
+)
 from thudo.ngsild.update import append_attributes, merge_entity, replace_entity
 from thudo.ngsild.validate import check_uri, now_iso
 from thudo.store.base import DELETE, Change, Outcome
@@ -52,7 +58,8 @@ async def _entities(call: Call) -> tuple[list[Any], str]:
         )
     if kind == media.JSONLD and media.link_context_url(call.request.headers.get("link")):
         raise BadRequestData(
-            "with Content-Type application/ld+json the @context goes in the body, not in a Link header"
+            "with Content-Type application/ld+json the @context goes in the body, "
+            "not in a Link header"
         )
     return body, kind
 

@@ -82,9 +82,7 @@ class Call:
         if raw is None or raw == "":
             return ""
         if not _TENANT.match(raw):
-            raise BadRequestData(
-                "NGSILD-Tenant must be 1-64 letters, digits, '_', '-', '.' or ':'"
-            )
+            raise BadRequestData("NGSILD-Tenant must be 1-64 letters, digits, '_', '-', '.' or ':'")
         return raw
 
     # --- bodies -----------------------------------------------------------------------

@@ -14,12 +14,24 @@ from thudo.api.params import options_set, render_options
 from thudo.api.representation import render_one
 from thudo.errors import AlreadyExists, BadRequestData, InvalidRequest, ResourceNotFound
 from thudo.ngsild.model import Entity
-from thudo.ngsild.parse import ParseOptions, parse_attributes, parse_entity, parse_scope, parse_types
+from thudo.ngsild.parse import (
+    ParseOptions,
+    parse_attributes,
+    parse_entity,
+    parse_scope,
+    parse_types,
+)
 from thudo.ngsild.update import merge_entity, replace_entity
 from thudo.ngsild.validate import check_uri, now_iso
 from thudo.store.base import DELETE, Outcome
 
-__all__ = ["create_entity", "delete_entity", "merge_entity_call", "replace_entity_call", "retrieve_entity"]
+__all__ = [
+    "create_entity",
+    "delete_entity",
+    "merge_entity_call",
+    "replace_entity_call",
+    "retrieve_entity",
+]
 
 
 def entity_path(entity_id: str) -> str:
@@ -57,7 +69,9 @@ async def retrieve_entity(call: Call, entity_id: str) -> Response:
     """GET /entities/{id} in the representation the client asked for."""
     opts_set = _checked_options(call)
     check_entity_id(entity_id)
-    kind = media.negotiate(call.request.headers.get("accept"), (media.JSON, media.JSONLD, media.GEOJSON))
+    kind = media.negotiate(
+        call.request.headers.get("accept"), (media.JSON, media.JSONLD, media.GEOJSON)
+    )
     ctx, value = await call.read_context()
     opts = render_options(call.params, ctx, opts_set)
     entity = await call.store.get_entity(call.tenant, entity_id)

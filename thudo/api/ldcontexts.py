@@ -79,7 +79,12 @@ async def serve_context(call: Call, context_id: str) -> Response:
 
 
 def _core_details(url: str) -> dict[str, Any]:
-    return {"URL": url, "localId": "core", "kind": "Cached", "createdAt": "1970-01-01T00:00:00.000Z"}
+    return {
+        "URL": url,
+        "localId": "core",
+        "kind": "Cached",
+        "createdAt": "1970-01-01T00:00:00.000Z",
+    }
 
 
 async def delete_context(call: Call, context_id: str) -> Response:

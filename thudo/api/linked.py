@@ -44,7 +44,9 @@ class JoinRequest:
             self._cache[entity_id] = await self.call.store.get_entity(self.call.tenant, entity_id)
         return self._cache[entity_id]
 
-    def _links(self, entity: Entity, rendered: dict[str, Any], opts: RenderOptions) -> list[tuple[str, list[Instance]]]:
+    def _links(
+        self, entity: Entity, rendered: dict[str, Any], opts: RenderOptions
+    ) -> list[tuple[str, list[Instance]]]:
         out = []
         for iri, instances in entity["attrs"].items():
             if self.ctx.compact(iri) not in rendered:

@@ -55,9 +55,7 @@ def negotiate(accept: str | None, offered: tuple[str, ...]) -> str:
         if best is None or rank[:2] > best[:2]:
             best = rank
     if best is None:
-        raise NotAcceptable(
-            f"Accept {accept!r} matches none of {', '.join(offered)}"
-        )
+        raise NotAcceptable(f"Accept {accept!r} matches none of {', '.join(offered)}")
     return best[2]
 
 

@@ -19,6 +19,7 @@ from thudo.ngsild.geoquery import GeoQuery, parse_geoq
 from thudo.ngsild.jsonld import ActiveContext
 from thudo.ngsild.model import Entity
 from thudo.ngsild.parse import expand_name
+from thudo.ngsild.patterns import check_pattern
 from thudo.ngsild.qlang import MEMBER_NAMES, parse_q
 from thudo.ngsild.render import LOCATION
 from thudo.ngsild.scopeq import parse_scope_q
@@ -27,7 +28,6 @@ from thudo.ngsild.typeexpr import TypeAny, TypeExpr, parse_type_expr
 from thudo.ngsild.validate import check_uri, now_iso
 from thudo.store.base import DELETE, Outcome
 from thudo.store.indexing import q_path
-from thudo.ngsild.patterns import check_pattern
 
 __all__ = ["purge_entities", "query_entities", "query_entities_post"]
 
@@ -84,7 +84,12 @@ def selection_from_params(
     )
 
 
-_ORDER_MEMBERS = {"id": "@id", "type": "@type", "createdAt": "@createdAt", "modifiedAt": "@modifiedAt"}
+_ORDER_MEMBERS = {
+    "id": "@id",
+    "type": "@type",
+    "createdAt": "@createdAt",
+    "modifiedAt": "@modifiedAt",
+}
 
 
 def _order(value: str | None, ctx: ActiveContext) -> tuple[tuple[str, bool], ...]:
@@ -120,23 +125,28 @@ async def query_entities(call: Call) -> Response:
     """GET /entities."""
     params = call.params
     _check_csf(params)
-    kind = media.negotiate(call.request.headers.get("accept"), (media.JSON, media.JSONLD, media.GEOJSON))
+    kind = media.negotiate(
+        call.request.headers.get("accept"), (media.JSON, media.JSONLD, media.GEOJSON)
+    )
     ctx, value = await call.read_context()
     opts = render_options(params, ctx)
     type_param = params.get("type")
     types = parse_type_expr(type_param, ctx.expand) if type_param is not None else None
     sel = selection_from_params(call, params, ctx, types)
-    if sel.is_unfiltered or (sel.ids is not None and _only_ids(sel)):
-        if not flag(params, "local"):
-            raise BadRequestData(
-                "a query needs at least one of type, attrs, q, geoQ, scopeQ or idPattern"
-            )
+    unfiltered = sel.is_unfiltered or (sel.ids is not None and _only_ids(sel))
+    if unfiltered and not flag(params, "local"):
+        raise BadRequestData(
+            "a query needs at least one of type, attrs, q, geoQ, scopeQ or idPattern"
+        )
     return await _answer_page(call, sel, ctx, value, opts, kind, join_request(call, ctx))
 
 
 def _only_ids(sel: EntitySelection) -> bool:
-    return sel.id_pattern is None and sel.types is None and sel.q is None and (
-        sel.geo is None and sel.scope is None and sel.attrs is None
+    return (
+        sel.id_pattern is None
+        and sel.types is None
+        and sel.q is None
+        and (sel.geo is None and sel.scope is None and sel.attrs is None)
     )
 
 
@@ -194,7 +204,9 @@ async def query_entities_post(call: Call) -> Response:
         raise InvalidRequest("the Query payload must be a JSON object")
     if body.get("type") not in (None, "Query"):
         raise BadRequestData("the payload type must be Query")
-    kind = media.negotiate(call.request.headers.get("accept"), (media.JSON, media.JSONLD, media.GEOJSON))
+    kind = media.negotiate(
+        call.request.headers.get("accept"), (media.JSON, media.JSONLD, media.GEOJSON)
+    )
     ctx, value = await call.body_context(body, body_kind)
     params = _query_body_params(body)
     params.update({k: v for k, v in call.params.items() if k in ("limit", "offset", "count")})

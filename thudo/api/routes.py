@@ -15,7 +15,13 @@ from starlette.responses import Response
 
 from thudo.api import attributes, batch, discovery, entities, ldcontexts, query
 from thudo.api.call import Call
-from thudo.errors import BadRequestData, InvalidRequest, MethodNotAllowed, OperationNotSupported, ResourceNotFound
+from thudo.errors import (
+    BadRequestData,
+    InvalidRequest,
+    MethodNotAllowed,
+    OperationNotSupported,
+    ResourceNotFound,
+)
 
 __all__ = ["PREFIX", "Route", "resolve"]
 
@@ -23,15 +29,58 @@ PREFIX = "/ngsi-ld/v1/"
 Handler = Callable[..., Awaitable[Response]]
 
 _QUERY = frozenset(
-    "id type idPattern attrs q scopeQ geoproperty georel geometry coordinates options format "
-    "limit offset count local datasetId join joinLevel pick omit orderBy lang csf "
-    "geometryProperty expandValues containedBy entityMap collect".split()
+    [
+        "id",
+        "type",
+        "idPattern",
+        "attrs",
+        "q",
+        "scopeQ",
+        "geoproperty",
+        "georel",
+        "geometry",
+        "coordinates",
+        "options",
+        "format",
+        "limit",
+        "offset",
+        "count",
+        "local",
+        "datasetId",
+        "join",
+        "joinLevel",
+        "pick",
+        "omit",
+        "orderBy",
+        "lang",
+        "csf",
+        "geometryProperty",
+        "expandValues",
+        "containedBy",
+        "entityMap",
+        "collect",
+    ]
 )
 _RETRIEVE = frozenset(
-    "attrs geometryProperty options format lang join joinLevel pick omit local type datasetId "
-    "containedBy entityMap expandValues".split()
+    [
+        "attrs",
+        "geometryProperty",
+        "options",
+        "format",
+        "lang",
+        "join",
+        "joinLevel",
+        "pick",
+        "omit",
+        "local",
+        "type",
+        "datasetId",
+        "containedBy",
+        "entityMap",
+        "expandValues",
+    ]
 )
-_PURGE = frozenset("type id idPattern q scopeQ keep drop local".split())
+_PURGE = frozenset(["type", "id", "idPattern", "q", "scopeQ", "keep", "drop", "local"])
 _WRITE = frozenset({"local", "options", "type"})
 _DELETE_ATTR = frozenset({"datasetId", "deleteAll", "lang", "local"})
 _BATCH = frozenset({"options", "local"})
@@ -62,7 +111,9 @@ def _not_allowed(method: str, allowed: str) -> MethodNotAllowed:
     )
 
 
-def _pick(method: str, table: dict[str, tuple[Handler, frozenset[str]]], args: tuple[str, ...]) -> Route:
+def _pick(
+    method: str, table: dict[str, tuple[Handler, frozenset[str]]], args: tuple[str, ...]
+) -> Route:
     entry = table.get(method)
     if entry is None:
         raise _not_allowed(method, ", ".join(table))
@@ -139,7 +190,10 @@ def _contexts(method: str, seg: list[str]) -> Route:
     if len(seg) == 1 or (len(seg) == 2 and seg[1] == ""):
         return _pick(
             method,
-            {"GET": (ldcontexts.list_contexts, _CONTEXT_LIST), "POST": (ldcontexts.add_context, frozenset())},
+            {
+                "GET": (ldcontexts.list_contexts, _CONTEXT_LIST),
+                "POST": (ldcontexts.add_context, frozenset()),
+            },
             (),
         )
     if len(seg) == 2:
@@ -154,8 +208,18 @@ def _contexts(method: str, seg: list[str]) -> Route:
     raise ResourceNotFound("no such resource under /jsonldContexts")
 
 
-_LATER = frozenset({"subscriptions", "temporal", "temporalOperations", "csourceRegistrations",
-                    "csourceSubscriptions", "csourceRegistrationOperations", "entityMaps", "snapshots"})
+_LATER = frozenset(
+    {
+        "subscriptions",
+        "temporal",
+        "temporalOperations",
+        "csourceRegistrations",
+        "csourceSubscriptions",
+        "csourceRegistrationOperations",
+        "entityMaps",
+        "snapshots",
+    }
+)
 
 
 def resolve(method: str, raw_path: str) -> Route:
@@ -173,5 +237,7 @@ def resolve(method: str, raw_path: str) -> Route:
     if head == "jsonldContexts":
         return _contexts(method, seg)
     if head in _LATER:
-        raise OperationNotSupported(f"/{head} is not supported by this version of thudo", status=501)
+        raise OperationNotSupported(
+            f"/{head} is not supported by this version of thudo", status=501
+        )
     raise ResourceNotFound(f"there is no NGSI-LD resource {'/' + '/'.join(seg)!r}")

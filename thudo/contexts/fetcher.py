@@ -75,7 +75,9 @@ class ContextFetcher:
             try:
                 data = path.read_bytes()
             except OSError:
-                raise LdContextNotAvailable(f"@context {url!r}: the offline copy cannot be read") from None
+                raise LdContextNotAvailable(
+                    f"@context {url!r}: the offline copy cannot be read"
+                ) from None
             return parse_context_document(data, url), data
         if not self._settings.context_allow_remote:
             raise LdContextNotAvailable(f"@context {url!r} is not available offline")
@@ -88,7 +90,9 @@ class ContextFetcher:
             raise LdContextNotAvailable(f"@context {url!r} is not an http(s) URL")
         if self._client is None:
             timeout = httpx.Timeout(self._settings.context_fetch_timeout)
-            self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=True, max_redirects=3)
+            self._client = httpx.AsyncClient(
+                timeout=timeout, follow_redirects=True, max_redirects=3
+            )
         limit = self._settings.context_max_bytes
         try:
             async with self._client.stream(

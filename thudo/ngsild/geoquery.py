@@ -24,9 +24,7 @@ from thudo.ngsild.validate import check_geojson
 
 __all__ = ["GEORELS", "GeoQuery", "geo_matches", "parse_geoq", "query_bbox"]
 
-GEORELS = frozenset(
-    {"near", "within", "contains", "intersects", "equals", "disjoint", "overlaps"}
-)
+GEORELS = frozenset({"near", "within", "contains", "intersects", "equals", "disjoint", "overlaps"})
 _QUERY_GEOMETRIES = frozenset(
     {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"}
 )
@@ -56,14 +54,14 @@ def _parse_georel(georel: str) -> tuple[str, float | None, float | None]:
     parts = georel.split(";")
     rel = parts[0]
     if rel not in GEORELS:
-        raise BadRequestData(
-            f"georel {rel!r} is not one of {', '.join(sorted(GEORELS))}"
-        )
+        raise BadRequestData(f"georel {rel!r} is not one of {', '.join(sorted(GEORELS))}")
     max_d = min_d = None
     for extra in parts[1:]:
         m = _DISTANCE.match(extra)
         if m is None or rel != "near":
-            raise BadRequestData(f"georel modifier {extra!r} is not maxDistance==N or minDistance==N")
+            raise BadRequestData(
+                f"georel modifier {extra!r} is not maxDistance==N or minDistance==N"
+            )
         if m.group(1) == "maxDistance":
             max_d = float(m.group(2))
         else:

@@ -30,8 +30,8 @@ __all__ = [
     "ContextValue",
     "TermDefinition",
     "build_context",
-    "core_context",
     "context_key",
+    "core_context",
     "core_context_document",
     "is_core_context_url",
 ]
@@ -204,7 +204,9 @@ class _Builder:
                 )
 
     def _reset(self) -> None:
-        kept = {t: d for t, d in self.terms.items() if d is not None and d.protected}
+        kept: dict[str, TermDefinition | None] = {
+            t: d for t, d in self.terms.items() if d is not None and d.protected
+        }
         self.terms = kept
         self.vocab = DEFAULT_VOCAB
 
@@ -283,9 +285,7 @@ class _Builder:
             simple_prefix = iri.endswith(_GEN_DELIMS)
             return TermDefinition(iri=iri, prefix=simple_prefix, protected=protected or core)
         if not isinstance(raw, dict):
-            raise BadRequestData(
-                f"@context term {term!r} must map to a string, an object or null"
-            )
+            raise BadRequestData(f"@context term {term!r} must map to a string, an object or null")
         iri_raw = raw.get("@id", term)
         if iri_raw is None:
             return None

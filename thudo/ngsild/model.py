@@ -20,11 +20,11 @@ __all__ = [
     "ATTRIBUTE_TYPES",
     "ENTITY_MEMBERS",
     "INSTANCE_MEMBERS",
+    "KEY_SEP",
+    "SUB_SEP",
     "VALUE_MEMBER",
     "Entity",
     "Instance",
-    "KEY_SEP",
-    "SUB_SEP",
     "find_instance",
     "is_sub_attribute",
 ]
@@ -90,6 +90,7 @@ def find_instance(instances: list[Instance], dataset_id: str | None) -> int:
         if inst.get("datasetId") == dataset_id:
             return i
     return -1
+
 
 #: Separators of index paths: attribute → sub-attribute or member, and value → JSON key.
 SUB_SEP = "\x1f"

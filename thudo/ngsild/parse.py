@@ -185,7 +185,8 @@ def _is_instance_list(raw: Any) -> bool:
     if not isinstance(raw, list) or not raw:
         return False
     return all(
-        isinstance(r, dict) and ("type" in r or "datasetId" in r or any(k in r for k in _VALUE_KEYS))
+        isinstance(r, dict)
+        and ("type" in r or "datasetId" in r or any(k in r for k in _VALUE_KEYS))
         for r in raw
     )
 
@@ -257,7 +258,7 @@ def _is_ngsi_null(value: Any) -> bool:
     if value == NULL:
         return True
     if isinstance(value, dict) and len(value) == 1:
-        return next(iter(value.values())) == NULL
+        return bool(next(iter(value.values())) == NULL)
     return isinstance(value, list) and value == [NULL]
 
 

@@ -28,7 +28,9 @@ def check_pattern(pattern: str, what: str) -> str:
     try:
         compiled(pattern)
     except regex.error as exc:
-        raise BadRequestData(f"{what}: {pattern!r} is not a valid regular expression: {exc}") from None
+        raise BadRequestData(
+            f"{what}: {pattern!r} is not a valid regular expression: {exc}"
+        ) from None
     return pattern
 
 

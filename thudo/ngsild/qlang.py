@@ -101,9 +101,7 @@ QNode = Term | And | Or
 
 
 class _Parser:
-    def __init__(
-        self, text: str, expand: Callable[[str], str], max_terms: int, param: str
-    ) -> None:
+    def __init__(self, text: str, expand: Callable[[str], str], max_terms: int, param: str) -> None:
         self.text = text
         self.pos = 0
         self.expand = expand
@@ -276,7 +274,7 @@ class _Parser:
         if _URI_SCHEME.match(raw):
             return Literal("string", raw)
         if re.search(r"[\s\"'<>=]", raw):
-            raise self.fail(f"{raw!r} is not a valid value; quote strings with \"")
+            raise self.fail(f'{raw!r} is not a valid value; quote strings with "')
         return Literal("string", raw)
 
 

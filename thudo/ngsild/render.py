@@ -120,7 +120,7 @@ def _simple_value(inst: Instance, ctx: ActiveContext, opts: RenderOptions) -> An
     vkey = VALUE_MEMBER.get(kind, "value")
     value = inst.get(vkey)
     if kind == "LanguageProperty":
-        if opts.lang is not None:
+        if opts.lang is not None and isinstance(value, dict):
             return _pick_language(value, opts.lang)[1]
         return {"languageMap": value}
     if kind == "VocabProperty":
@@ -140,9 +140,7 @@ def _compact_vocab(value: Any, ctx: ActiveContext) -> Any:
     return ctx.compact(value)
 
 
-def _render_instance(
-    inst: Instance, ctx: ActiveContext, opts: RenderOptions, concise: bool
-) -> Any:
+def _render_instance(inst: Instance, ctx: ActiveContext, opts: RenderOptions, concise: bool) -> Any:
     kind = inst.get("type", "Property")
     out: dict[str, Any] = {}
     if kind == "LanguageProperty" and opts.lang is not None:

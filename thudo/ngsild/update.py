@@ -72,9 +72,7 @@ def append_attributes(
     return result
 
 
-def update_attributes(
-    entity: Entity, attrs: dict[str, list[Instance]], now: str
-) -> UpdateResult:
+def update_attributes(entity: Entity, attrs: dict[str, list[Instance]], now: str) -> UpdateResult:
     """Update attributes (clause 5.6.2).
 
     Instances that exist are replaced and null ones deleted. Instances that do not exist

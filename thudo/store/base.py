@@ -108,9 +108,7 @@ class Store(abc.ABC):
         """Apply one change atomically; errors raised by ``fn`` propagate."""
 
     @abc.abstractmethod
-    async def change_many(
-        self, tenant: str, changes: Sequence[tuple[str, Change]]
-    ) -> list[Any]:
+    async def change_many(self, tenant: str, changes: Sequence[tuple[str, Change]]) -> list[Any]:
         """Apply changes in one transaction; each item gets its result or its error."""
 
     @abc.abstractmethod

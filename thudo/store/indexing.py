@@ -52,7 +52,9 @@ def index_rows(entity: Entity) -> list[IndexRow]:
     return rows
 
 
-def _instance_rows(rows: list[IndexRow], path: str, inst: Instance, marker: int, depth: int) -> None:
+def _instance_rows(
+    rows: list[IndexRow], path: str, inst: Instance, marker: int, depth: int
+) -> None:
     kind = inst.get("type", "Property")
     rows.append((path, marker, None, kind))
     if kind in ("Property", "JsonProperty"):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thudo.ngsild.geoquery import GeoQuery, query_bbox
-from thudo.ngsild.qlang import And, Literal, Or, QNode, Term
+from thudo.ngsild.qlang import And, Literal, QNode, Term
 from thudo.ngsild.scopeq import ScopeAll, ScopeAny, ScopeExpr, ScopePattern
 from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.typeexpr import TypeAll, TypeAny, TypeExpr, TypeName

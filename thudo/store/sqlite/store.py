@@ -205,11 +205,11 @@ class SqliteStore(Store):
         where = compile_selection(tid, sel)
         order, order_params = compile_order(sel)
         # The SQL text comes from compile_selection/compile_order; every value is bound.
-        sql = f"SELECT e.doc FROM entities e WHERE {where.sql()} ORDER BY {order} LIMIT ? OFFSET ?"  # noqa: S608
+        sql = f"SELECT e.doc FROM entities e WHERE {where.sql()} ORDER BY {order} LIMIT ? OFFSET ?"
         rows = conn.execute(sql, [*where.params, *order_params, sel.limit, sel.offset]).fetchall()
         count = None
         if sel.count:
-            csql = f"SELECT count(*) FROM entities e WHERE {where.sql()}"  # noqa: S608
+            csql = f"SELECT count(*) FROM entities e WHERE {where.sql()}"
             count = int(conn.execute(csql, where.params).fetchone()[0])
         return EntityPage([orjson.loads(r[0]) for r in rows], count)
 
@@ -267,7 +267,8 @@ class SqliteStore(Store):
     async def save_context(self, rec: ContextRecord) -> None:
         def job(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT OR REPLACE INTO contexts (id, url, kind, body, created_at, last_usage, hits)"
+                "INSERT OR REPLACE INTO contexts"
+                " (id, url, kind, body, created_at, last_usage, hits)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (rec.id, rec.url, rec.kind, rec.body, rec.created_at, rec.last_usage, rec.hits),
             )
@@ -360,9 +361,7 @@ def _delete_rows(conn: sqlite3.Connection, eid: int) -> None:
     _delete_geo(conn, eid)
 
 
-def _update(
-    conn: sqlite3.Connection, tid: int, eid: int, old: Entity | None, new: Entity
-) -> None:
+def _update(conn: sqlite3.Connection, tid: int, eid: int, old: Entity | None, new: Entity) -> None:
     conn.execute(
         "UPDATE entities SET modified_at = ?, doc = ? WHERE eid = ?",
         (new["modifiedAt"], orjson.dumps(new), eid),

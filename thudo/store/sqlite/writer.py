@@ -9,6 +9,7 @@ acknowledged write is always a committed one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -139,10 +140,9 @@ class Writer:
         for item in group:
             by_loop.setdefault(item.future.get_loop(), []).append(item)
         for loop, items in by_loop.items():
-            try:
+            # A closed loop raises RuntimeError: nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, items)
-            except RuntimeError:  # the loop has closed; nobody is waiting any more
-                pass
 
 
 def _resolve(items: list[_Item]) -> None:
