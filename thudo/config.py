@@ -48,6 +48,15 @@ class Settings:
     context_preload_dir: str = ""
     context_url_map: Mapping[str, str] = field(default_factory=dict)
     context_allow_remote: bool = True
+    # Notifications.
+    notify_timeout: float = 5.0
+    notify_max_attempts: int = 8
+    notify_backoff_base: float = 1.0
+    notify_backoff_max: float = 300.0
+    notify_batch: int = 100
+    notify_lease: float = 30.0
+    notify_poll_interval: float = 1.0
+    notify_endpoint_concurrency: int = 8
     # SQLite tuning.
     sqlite_busy_timeout_ms: int = 5000
     sqlite_group_commit_max: int = 512
@@ -182,6 +191,9 @@ _POSITIVE = (
     "context_cache_entries",
     "sqlite_group_commit_max",
     "sqlite_cache_mib",
+    "notify_max_attempts",
+    "notify_batch",
+    "notify_endpoint_concurrency",
 )
 
 
@@ -191,8 +203,16 @@ def _validated(s: Settings) -> Settings:
             raise SettingsError(f"{name}={getattr(s, name)!r} must be at least 1")
     if not 0 < s.port < 65536:
         raise SettingsError(f"port={s.port!r} is not a TCP port (1-65535)")
-    if s.context_fetch_timeout <= 0:
-        raise SettingsError(f"context_fetch_timeout={s.context_fetch_timeout!r} must be > 0")
+    for name in (
+        "context_fetch_timeout",
+        "notify_timeout",
+        "notify_backoff_base",
+        "notify_backoff_max",
+        "notify_lease",
+        "notify_poll_interval",
+    ):
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"{name}={getattr(s, name)!r} must be > 0")
     if s.sqlite_busy_timeout_ms < 0:
         raise SettingsError(f"sqlite_busy_timeout_ms={s.sqlite_busy_timeout_ms!r} must be >= 0")
     if s.default_page_size > s.max_page_size:

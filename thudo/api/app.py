@@ -18,6 +18,8 @@ from thudo.api.routes import PREFIX, resolve
 from thudo.config import Settings
 from thudo.contexts.registry import ContextRegistry
 from thudo.errors import NgsiError, ResourceNotFound
+from thudo.notify.dispatcher import Dispatcher
+from thudo.notify.matcher import Matcher
 from thudo.store import open_store
 from thudo.store.base import Store
 
@@ -32,20 +34,27 @@ class ThudoApp:
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
         self.store = store if store is not None else open_store(settings)
-        self.state = AppState(settings, self.store, ContextRegistry(settings, self.store))
+        contexts = ContextRegistry(settings, self.store)
+        self.dispatcher = Dispatcher(settings, self.store, contexts, Matcher())
+        self.state = AppState(settings, self.store, contexts, self._subscriptions_changed)
         self.started = False
+
+    async def _subscriptions_changed(self) -> None:
+        await self.dispatcher.refresh()
 
     async def startup(self) -> None:
         """Open the store and load the stored @contexts."""
         if not self.started:
             await self.store.start()
             await self.state.contexts.start()
+            await self.dispatcher.start()
             self.started = True
             log.info("thudo %s ready on %s", __version__, self.settings.database_url)
 
     async def shutdown(self) -> None:
         """Flush what is pending and close the store."""
         if self.started:
+            await self.dispatcher.close()
             await self.state.contexts.close()
             await self.store.close()
             self.started = False

@@ -7,6 +7,7 @@ Every resource module works through a ``Call``, so the rules of clauses 6.3.4-6.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,10 @@ __all__ = ["AppState", "Call", "check_depth"]
 _TENANT = re.compile(r"^[A-Za-z0-9_\-.:]{1,64}$")
 
 
+async def _nothing() -> None:
+    return None
+
+
 @dataclass(slots=True)
 class AppState:
     """What every handler needs: settings, the store and the @context registry."""
@@ -34,6 +39,8 @@ class AppState:
     settings: Settings
     store: Store
     contexts: ContextRegistry
+    #: Called after a subscription changed, so that matching uses it at once.
+    subscriptions_changed: Callable[[], Awaitable[None]] = _nothing
 
 
 def check_depth(value: Any, limit: int) -> None:

@@ -7,6 +7,7 @@ import functools
 import re
 
 from thudo.errors import BadRequestData, NotAcceptable, UnsupportedMediaType
+from thudo.ngsild.jsonld import LINK_REL, context_link
 
 __all__ = [
     "GEOJSON",
@@ -24,7 +25,6 @@ JSON = "application/json"
 JSONLD = "application/ld+json"
 GEOJSON = "application/geo+json"
 MERGE_PATCH = "application/merge-patch+json"
-LINK_REL = "http://www.w3.org/ns/json-ld#context"
 
 _LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
 
@@ -100,8 +100,3 @@ def link_context_url(header: str | None) -> str | None:
     if found and not found[0]:
         raise BadRequestData("the JSON-LD @context Link header has an empty URL")
     return found[0] if found else None
-
-
-def context_link(url: str) -> str:
-    """The Link header value that names a @context."""
-    return f'<{url}>; rel="{LINK_REL}"; type="{JSONLD}"'

@@ -26,8 +26,8 @@ from thudo.ngsild.scopeq import parse_scope_q
 from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.typeexpr import TypeAny, TypeExpr, parse_type_expr
 from thudo.ngsild.validate import check_uri, now_iso
+from thudo.ngsild.values import q_path
 from thudo.store.base import DELETE, Outcome
-from thudo.store.indexing import q_path
 
 __all__ = ["purge_entities", "query_entities", "query_entities_post"]
 

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 from starlette.responses import Response
 
-from thudo.api import attributes, batch, discovery, entities, ldcontexts, query
+from thudo.api import attributes, batch, discovery, entities, ldcontexts, query, subscriptions
 from thudo.api.call import Call
 from thudo.errors import (
     BadRequestData,
@@ -208,9 +208,34 @@ def _contexts(method: str, seg: list[str]) -> Route:
     raise ResourceNotFound("no such resource under /jsonldContexts")
 
 
+_SUB_QUERY = frozenset({"limit", "offset", "count", "options"})
+
+
+def _subscriptions(method: str, seg: list[str]) -> Route:
+    if len(seg) == 1 or (len(seg) == 2 and seg[1] == ""):
+        return _pick(
+            method,
+            {
+                "GET": (subscriptions.query_subscriptions, _SUB_QUERY),
+                "POST": (subscriptions.create_subscription, frozenset()),
+            },
+            (),
+        )
+    if len(seg) == 2:
+        return _pick(
+            method,
+            {
+                "GET": (subscriptions.retrieve_subscription, frozenset({"options"})),
+                "PATCH": (subscriptions.update_subscription, frozenset()),
+                "DELETE": (subscriptions.delete_subscription, frozenset()),
+            },
+            (seg[1],),
+        )
+    raise ResourceNotFound("no such resource under /subscriptions")
+
+
 _LATER = frozenset(
     {
-        "subscriptions",
         "temporal",
         "temporalOperations",
         "csourceRegistrations",
@@ -236,6 +261,8 @@ def resolve(method: str, raw_path: str) -> Route:
         return _discovery(method, seg, discovery.retrieve_attributes, discovery.retrieve_attribute)
     if head == "jsonldContexts":
         return _contexts(method, seg)
+    if head == "subscriptions":
+        return _subscriptions(method, seg)
     if head in _LATER:
         raise OperationNotSupported(
             f"/{head} is not supported by this version of thudo", status=501

@@ -26,11 +26,13 @@ from thudo.errors import BadRequestData
 __all__ = [
     "CORE_CONTEXT_URL",
     "CORE_CONTEXT_URLS",
+    "DEFAULT_VOCAB",
     "ActiveContext",
     "ContextValue",
     "TermDefinition",
     "build_context",
     "context_key",
+    "context_link",
     "core_context",
     "core_context_document",
     "is_core_context_url",
@@ -362,3 +364,11 @@ def context_key(value: ContextValue) -> str:
     if isinstance(value, str):
         return value
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+LINK_REL = "http://www.w3.org/ns/json-ld#context"
+
+
+def context_link(url: str) -> str:
+    """The HTTP Link header value that names a @context (clause 6.3.5)."""
+    return f'<{url}>; rel="{LINK_REL}"; type="application/ld+json"'

@@ -21,10 +21,16 @@ __all__ = [
     "UNCHANGED",
     "AttributeInfo",
     "Change",
+    "ChangeListener",
     "ContextRecord",
+    "DeliveryOutcome",
+    "DeliveryStats",
     "EntityPage",
+    "Outbound",
     "Outcome",
+    "PendingNotification",
     "Store",
+    "SubscriptionRecord",
     "TypeInfo",
 ]
 
@@ -85,6 +91,66 @@ class ContextRecord:
     created_at: str
     last_usage: str | None = None
     hits: int = 0
+
+
+@dataclass(slots=True)
+class DeliveryStats:
+    """How notifications of a subscription have fared (clause 5.2.13)."""
+
+    times_sent: int = 0
+    times_failed: int = 0
+    last_notification: str | None = None
+    last_success: str | None = None
+    last_failure: str | None = None
+
+
+@dataclass(slots=True)
+class SubscriptionRecord:
+    """A stored subscription: its document, its @context and its delivery status."""
+
+    tenant: str
+    doc: dict[str, Any]
+    context: Any
+    stats: DeliveryStats = field(default_factory=DeliveryStats)
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """A notification to send, written to the outbox in the transaction of the change."""
+
+    sub_id: str
+    entity_id: str
+    trigger: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingNotification:
+    """An outbox row claimed for delivery."""
+
+    nid: int
+    tenant: str
+    sub_id: str
+    entity_id: str
+    trigger: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """The result of one delivery attempt; ``retry_at`` (epoch seconds) None = give up."""
+
+    nid: int
+    ok: bool
+    at: str
+    retry_at: float | None = None
+    error: str | None = None
+
+
+#: Called inside the write transaction with (tenant, before, after); returns what to send.
+ChangeListener = Callable[[str, Entity | None, Entity | None], list[Outbound]]
 
 
 class Store(abc.ABC):
@@ -148,3 +214,64 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def touch_contexts(self, usage: dict[str, tuple[int, str]]) -> None:
         """Add hit counts and last-usage times, batched by the caller."""
+
+    # --- subscriptions and the outbox ------------------------------------------------
+    @abc.abstractmethod
+    def set_change_listener(
+        self,
+        listener: ChangeListener | None,
+        wants: Callable[[str, list[str]], bool] | None = None,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        """Register the function that turns entity changes into outbox rows.
+
+        ``wants(tenant, types)`` says cheaply whether a change of an entity of these types
+        may concern anyone; ``on_commit`` is called (from the writer) after a commit that
+        wrote to the outbox.
+        """
+
+    @abc.abstractmethod
+    async def save_subscription(self, rec: SubscriptionRecord, create: bool) -> None:
+        """Store a subscription; with ``create``, AlreadyExists if the id is taken."""
+
+    @abc.abstractmethod
+    async def get_subscription(self, tenant: str, sub_id: str) -> SubscriptionRecord | None:
+        """One subscription with its delivery status."""
+
+    @abc.abstractmethod
+    async def list_subscriptions(
+        self, tenant: str, limit: int, offset: int
+    ) -> tuple[list[SubscriptionRecord], int]:
+        """A page of the tenant's subscriptions and their total number."""
+
+    @abc.abstractmethod
+    async def delete_subscription(self, tenant: str, sub_id: str) -> bool:
+        """Delete a subscription and its pending notifications; False if there was none."""
+
+    @abc.abstractmethod
+    async def all_subscriptions(self) -> list[SubscriptionRecord]:
+        """Every subscription of every tenant (to build the matching index)."""
+
+    @abc.abstractmethod
+    async def subscriptions_version(self) -> int:
+        """A number that changes whenever any process changes a subscription."""
+
+    @abc.abstractmethod
+    async def enqueue(self, tenant: str, items: list[Outbound]) -> None:
+        """Add notifications to the outbox (periodic subscriptions)."""
+
+    @abc.abstractmethod
+    async def claim_notifications(self, limit: int, lease_s: float) -> list[PendingNotification]:
+        """Due outbox rows, leased so no other process sends them meanwhile."""
+
+    @abc.abstractmethod
+    async def settle_notifications(self, outcomes: list[DeliveryOutcome]) -> None:
+        """Record delivery results: delete what was sent, reschedule or fail the rest."""
+
+    @abc.abstractmethod
+    async def claim_periodic(self, tenant: str, sub_id: str, now: float, interval: float) -> bool:
+        """Claim the current period of a periodic subscription (once across processes)."""
+
+    @abc.abstractmethod
+    async def outbox_counts(self) -> dict[str, int]:
+        """Pending and failed notifications, for /health and metrics."""

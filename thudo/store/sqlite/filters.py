@@ -15,7 +15,7 @@ from thudo.ngsild.qlang import And, Literal, QNode, Term
 from thudo.ngsild.scopeq import ScopeAll, ScopeAny, ScopeExpr, ScopePattern
 from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.typeexpr import TypeAll, TypeAny, TypeExpr, TypeName
-from thudo.store.indexing import K_ATTR, K_BOOL, K_NUM, K_STR, K_TIME, q_path
+from thudo.ngsild.values import K_ATTR, K_BOOL, K_NUM, K_STR, K_TIME, q_path
 
 __all__ = ["Where", "compile_order", "compile_selection"]
 

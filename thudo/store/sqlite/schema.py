@@ -78,8 +78,47 @@ CREATE TABLE IF NOT EXISTS contexts (
 CREATE INDEX IF NOT EXISTS contexts_by_url ON contexts (url);
 """
 
+_V2 = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('subscriptions_version', 0);
+
+CREATE TABLE IF NOT EXISTS subscriptions (
+    tenant INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    doc BLOB NOT NULL,
+    context BLOB NOT NULL,
+    times_sent INTEGER NOT NULL DEFAULT 0,
+    times_failed INTEGER NOT NULL DEFAULT 0,
+    last_notification TEXT,
+    last_success TEXT,
+    last_failure TEXT,
+    next_due REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant, id)
+);
+
+CREATE TABLE IF NOT EXISTS outbox (
+    nid INTEGER PRIMARY KEY,
+    tenant INTEGER NOT NULL,
+    sub_id TEXT NOT NULL,
+    entity_id TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at REAL NOT NULL,
+    lease_until REAL NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (failed, next_at);
+CREATE INDEX IF NOT EXISTS outbox_by_sub ON outbox (tenant, sub_id, entity_id, nid);
+"""
+
 #: Each migration is a script; the index + 1 is the schema version it produces.
-MIGRATIONS: tuple[str, ...] = (_V1,)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -8,7 +8,8 @@ import functools
 import logging
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,23 +19,36 @@ import shapely
 from shapely.geometry import shape
 
 from thudo.config import Settings
-from thudo.errors import NgsiError, NonexistentTenant, ServiceUnavailable
+from thudo.errors import (
+    AlreadyExists,
+    NgsiError,
+    NonexistentTenant,
+    ResourceNotFound,
+    ServiceUnavailable,
+)
 from thudo.ngsild.model import Entity
 from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.validate import now_iso
+from thudo.ngsild.values import K_ATTR, geo_values, index_rows
 from thudo.store.base import (
     DELETE,
     UNCHANGED,
     AttributeInfo,
     Change,
+    ChangeListener,
     ContextRecord,
+    DeliveryOutcome,
     EntityPage,
+    Outbound,
+    PendingNotification,
     Store,
+    SubscriptionRecord,
     TypeInfo,
 )
-from thudo.store.indexing import K_ATTR, geo_values, index_rows
+from thudo.store.sqlite import outbox
 from thudo.store.sqlite.connection import FunctionFailure, open_connection
 from thudo.store.sqlite.filters import compile_order, compile_selection
+from thudo.store.sqlite.outbox import insert_outbound
 from thudo.store.sqlite.schema import migrate
 from thudo.store.sqlite.writer import Writer
 
@@ -52,7 +66,13 @@ class SqliteStore(Store):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._path = settings.sqlite_path
-        self._writer = Writer(self._connect_writer, settings.sqlite_group_commit_max)
+        self._writer = Writer(
+            self._connect_writer, settings.sqlite_group_commit_max, self._after_commit
+        )
+        self._listener: ChangeListener | None = None
+        self._wants: Callable[[str, list[str]], bool] | None = None
+        self._on_commit: Callable[[], None] | None = None
+        self._outbox_written = False
         self._tenants: dict[str, int] = {"": 0}
         self._local = threading.local()
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="thudo-sqlite-read")
@@ -166,19 +186,59 @@ class SqliteStore(Store):
             "SELECT eid, doc FROM entities WHERE tenant = ? AND id = ?", (tid, entity_id)
         ).fetchone()
         current: Entity | None = orjson.loads(row[1]) if row is not None else None
+        types = list(current["type"]) if current is not None else []
         new, result = fn(current)
         if new is UNCHANGED:
             return result
         if new is DELETE:
             if row is not None:
                 _delete_rows(conn, row[0])
-            return result
-        assert isinstance(new, dict)
-        if row is None:
-            _insert(conn, tid, new)
         else:
-            _update(conn, tid, row[0], current, new)
+            assert isinstance(new, dict)
+            if row is None:
+                _insert(conn, tid, new)
+            else:
+                _update(conn, tid, row[0], current, new)
+        after = new if isinstance(new, dict) else None
+        self._notify(conn, tid, tenant, row[1] if row is not None else None, after, types)
         return result
+
+    def _notify(
+        self,
+        conn: sqlite3.Connection,
+        tid: int,
+        tenant: str,
+        before_doc: bytes | None,
+        after: Entity | None,
+        types: list[str],
+    ) -> None:
+        """Match the change against subscriptions and write the outbox rows."""
+        if self._listener is None:
+            return
+        all_types = types + (after["type"] if after is not None else [])
+        if self._wants is not None and not self._wants(tenant, all_types):
+            return
+        before = orjson.loads(before_doc) if before_doc is not None else None
+        items = self._listener(tenant, before, after)
+        if items:
+            insert_outbound(conn, tid, items, now_iso(), time.time())
+            self._outbox_written = True
+
+    def _after_commit(self) -> None:
+        if self._outbox_written:
+            self._outbox_written = False
+            if self._on_commit is not None:
+                self._on_commit()
+
+    def set_change_listener(
+        self,
+        listener: ChangeListener | None,
+        wants: Callable[[str, list[str]], bool] | None = None,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._listener = listener
+        self._wants = wants
+        self._on_commit = on_commit
 
     # --- reads ------------------------------------------------------------------------
     async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
@@ -296,6 +356,82 @@ class SqliteStore(Store):
             )
 
         await self._writer.submit(job)
+
+    # --- subscriptions and the outbox -------------------------------------------------
+    async def save_subscription(self, rec: SubscriptionRecord, create: bool) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            tid = self._tenant_for_write(conn, rec.tenant)
+            if not outbox.save_subscription(conn, tid, rec, create):
+                sub_id = rec.doc["id"]
+                if create:
+                    raise AlreadyExists(f"subscription {sub_id!r} already exists")
+                raise ResourceNotFound(f"subscription {sub_id!r} does not exist")
+
+        await self._writer.submit(job)
+
+    async def get_subscription(self, tenant: str, sub_id: str) -> SubscriptionRecord | None:
+        conn = self._reader()
+        tid = self._tenant_for_read(conn, tenant)
+        found = outbox.read_subscriptions(conn, tid, sub_id)
+        return found[0] if found else None
+
+    async def list_subscriptions(
+        self, tenant: str, limit: int, offset: int
+    ) -> tuple[list[SubscriptionRecord], int]:
+        conn = self._reader()
+        tid = self._tenant_for_read(conn, tenant)
+        total = conn.execute(
+            "SELECT count(*) FROM subscriptions WHERE tenant = ?", (tid,)
+        ).fetchone()[0]
+        return outbox.read_subscriptions(conn, tid, None, limit, offset), int(total)
+
+    async def delete_subscription(self, tenant: str, sub_id: str) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            tid = self._tenant_for_read(conn, tenant)
+            return outbox.delete_subscription(conn, tid, sub_id)
+
+        deleted: bool = await self._writer.submit(job)
+        return deleted
+
+    async def all_subscriptions(self) -> list[SubscriptionRecord]:
+        return outbox.read_subscriptions(self._reader())
+
+    async def subscriptions_version(self) -> int:
+        row = (
+            self._reader()
+            .execute("SELECT value FROM meta WHERE key = 'subscriptions_version'")
+            .fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    async def enqueue(self, tenant: str, items: list[Outbound]) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            tid = self._tenant_for_write(conn, tenant)
+            insert_outbound(conn, tid, items, now_iso(), time.time())
+            self._outbox_written = True
+
+        await self._writer.submit(job)
+
+    async def claim_notifications(self, limit: int, lease_s: float) -> list[PendingNotification]:
+        def job(conn: sqlite3.Connection) -> list[PendingNotification]:
+            return outbox.claim(conn, limit, lease_s, time.time())
+
+        claimed: list[PendingNotification] = await self._writer.submit(job)
+        return claimed
+
+    async def settle_notifications(self, outcomes: list[DeliveryOutcome]) -> None:
+        await self._writer.submit(lambda conn: outbox.settle(conn, outcomes))
+
+    async def claim_periodic(self, tenant: str, sub_id: str, now: float, interval: float) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            tid = self._tenant_for_write(conn, tenant)
+            return outbox.claim_period(conn, tid, sub_id, now, interval)
+
+        claimed: bool = await self._writer.submit(job)
+        return claimed
+
+    async def outbox_counts(self) -> dict[str, int]:
+        return outbox.counts(self._reader())
 
 
 def _guard(fn: Any, *args: Any) -> Any:

@@ -41,9 +41,15 @@ _STOP = object()
 class Writer:
     """Runs write jobs on a dedicated connection, committing them in groups."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], max_group: int) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        max_group: int,
+        after_commit: Callable[[], None] | None = None,
+    ) -> None:
         self._connect = connect
         self._max_group = max_group
+        self._after_commit = after_commit
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -108,6 +114,8 @@ class Writer:
             for item in group:
                 self._run_item(conn, item)
             conn.execute("COMMIT")
+            if self._after_commit is not None:
+                self._after_commit()
         except sqlite3.Error as exc:
             log.error("SQLite commit failed: %s", exc)
             if conn.in_transaction:

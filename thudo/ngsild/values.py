@@ -1,4 +1,4 @@
-"""The rows that make attribute values searchable, shared by every backend.
+"""The searchable values of an entity: the rows behind q, shared by every backend.
 
 Each attribute instance yields a marker row (its path and attribute type) and one row
 per scalar in its value: numbers and booleans in ``num``, strings and date-times in

@@ -1,0 +1,1 @@
+"""Notifications: matching changes against subscriptions and delivering them (HTTP, MQTT)."""

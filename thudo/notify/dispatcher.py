@@ -1,0 +1,219 @@
+"""Delivers the outbox: claims due notifications, sends them, records the outcome.
+
+Writes never wait for delivery. The outbox is written in the transaction of the change,
+so a notification survives a crash between the write and the send; the dispatcher of
+any process picks it up (rows are leased, so two processes do not send the same one).
+Failures are retried with exponential backoff, then counted as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from thudo.config import Settings
+from thudo.contexts.registry import ContextRegistry
+from thudo.errors import NgsiError
+from thudo.ngsild.matching import CompiledSubscription
+from thudo.ngsild.selection import EntitySelection
+from thudo.ngsild.validate import now_iso
+from thudo.notify.matcher import Matcher
+from thudo.notify.payload import notification_body
+from thudo.notify.senders import DeliveryError, HttpSender, MqttSender
+from thudo.store.base import (
+    DeliveryOutcome,
+    Outbound,
+    PendingNotification,
+    Store,
+    SubscriptionRecord,
+)
+
+__all__ = ["Dispatcher"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Counters:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+class Dispatcher:
+    """The notification side of one process: index refresh, delivery and periodic runs."""
+
+    def __init__(
+        self, settings: Settings, store: Store, contexts: ContextRegistry, matcher: Matcher
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.contexts = contexts
+        self.matcher = matcher
+        self.counters = _Counters()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._http = HttpSender(settings.notify_timeout)
+        self._mqtt = MqttSender(settings.notify_timeout)
+        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        """Load the subscriptions and start the background tasks."""
+        self._loop = asyncio.get_running_loop()
+        await self.refresh(force=True)
+        self.store.set_change_listener(self.matcher, self.matcher.wants, self.wake_threadsafe)
+        for coro in (self._deliver_loop(), self._periodic_loop(), self._refresh_loop()):
+            self._tasks.append(asyncio.create_task(coro))
+
+    async def close(self) -> None:
+        """Stop the background tasks and close the connections."""
+        self.store.set_change_listener(None)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self._http.close()
+        await self._mqtt.close()
+
+    def wake_threadsafe(self) -> None:
+        """Wake the delivery loop (callable from the store's writer thread)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def refresh(self, force: bool = False) -> None:
+        """Rebuild the matching index if any process changed a subscription."""
+        version = await self.store.subscriptions_version()
+        if force or version != self.matcher.version:
+            self.matcher.reload(await self.store.all_subscriptions(), version)
+
+    # --- loops ----------------------------------------------------------------------------
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.notify_poll_interval)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("reloading the subscriptions failed")
+
+    async def _deliver_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.notify_poll_interval)
+            self._wake.clear()
+            try:
+                while await self._deliver_batch():
+                    pass
+            except Exception:
+                log.exception("notification delivery failed; retrying shortly")
+
+    async def _deliver_batch(self) -> bool:
+        """Send one batch; True when the batch was full (more may be due)."""
+        limit = self.settings.notify_batch
+        batch = await self.store.claim_notifications(limit, self.settings.notify_lease)
+        if not batch:
+            return False
+        records: dict[tuple[str, str], SubscriptionRecord | None] = {}
+        for item in batch:
+            key = (item.tenant, item.sub_id)
+            if key not in records:
+                records[key] = await self._subscription(item.tenant, item.sub_id)
+        outcomes = await asyncio.gather(
+            *(self._deliver(item, records[(item.tenant, item.sub_id)]) for item in batch)
+        )
+        await self.store.settle_notifications(list(outcomes))
+        return len(batch) == limit
+
+    async def _subscription(self, tenant: str, sub_id: str) -> SubscriptionRecord | None:
+        try:
+            return await self.store.get_subscription(tenant, sub_id)
+        except NgsiError:
+            return None
+
+    def _limit(self, uri: str) -> asyncio.Semaphore:
+        key = urlsplit(uri).netloc
+        sem = self._limits.get(key)
+        if sem is None:
+            sem = self._limits[key] = asyncio.Semaphore(self.settings.notify_endpoint_concurrency)
+        return sem
+
+    async def _deliver(
+        self, item: PendingNotification, rec: SubscriptionRecord | None
+    ) -> DeliveryOutcome:
+        now = now_iso()
+        if rec is None or not rec.doc.get("isActive", True):
+            # The subscription is gone or paused: nothing to deliver.
+            return DeliveryOutcome(item.nid, True, now)
+        endpoint = rec.doc["notification"]["endpoint"]
+        try:
+            ctx_url = await self._context_url(rec)
+            ctx = await self.contexts.resolve(rec.context)
+            body = notification_body(rec.doc, [item], ctx, ctx_url, now)
+            sender = self._mqtt if endpoint["uri"].startswith("mqtt") else self._http
+            async with self._limit(endpoint["uri"]):
+                await sender.send(endpoint, body, ctx_url, item.tenant)
+        except (DeliveryError, NgsiError) as exc:
+            return self._failure(item, now, str(exc), getattr(exc, "permanent", False))
+        self.counters.sent += 1
+        return DeliveryOutcome(item.nid, True, now)
+
+    async def _context_url(self, rec: SubscriptionRecord) -> str | None:
+        url = rec.doc.get("jsonldContext")
+        return url if isinstance(url, str) else None
+
+    def _failure(
+        self, item: PendingNotification, now: str, error: str, permanent: bool
+    ) -> DeliveryOutcome:
+        attempts = item.attempts + 1
+        if permanent or attempts >= self.settings.notify_max_attempts:
+            self.counters.failed += 1
+            log.warning("notification %s of %s failed for good: %s", item.nid, item.sub_id, error)
+            return DeliveryOutcome(item.nid, False, now, None, error)
+        delay = min(
+            self.settings.notify_backoff_max,
+            self.settings.notify_backoff_base * 2 ** (attempts - 1),
+        )
+        self.counters.retried += 1
+        retry_at = time.time() + delay * (0.8 + 0.4 * random.random())
+        return DeliveryOutcome(item.nid, False, now, retry_at, error)
+
+    # --- periodic subscriptions -----------------------------------------------------------
+    async def _periodic_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.settings.notify_poll_interval))
+            for sub in list(self.matcher.index.periodic):
+                try:
+                    await self._run_periodic(sub)
+                except Exception:
+                    log.exception("periodic subscription %s failed", sub.id)
+
+    async def _run_periodic(self, sub: CompiledSubscription) -> None:
+        if not sub.live(now_iso()) or sub.time_interval is None:
+            return
+        if not await self.store.claim_periodic(sub.tenant, sub.id, time.time(), sub.time_interval):
+            return
+        entities: list[Any] = []
+        for selector in sub.selectors or (None,):
+            sel = EntitySelection(
+                ids=(selector.id,) if selector and selector.id else None,
+                id_pattern=selector.id_pattern if selector else None,
+                types=selector.types if selector else None,
+                q=sub.q,
+                geo=sub.geo,
+                scope=sub.scope,
+                limit=self.settings.max_page_size,
+            )
+            page = await self.store.query_entities(sub.tenant, sel)
+            entities.extend(e for e in page.entities if all(e["id"] != x["id"] for x in entities))
+        if entities:
+            item = Outbound(sub.id, "*", "timeInterval", {"entities": entities})
+            await self.store.enqueue(sub.tenant, [item])
