@@ -48,6 +48,8 @@ class Settings:
     context_preload_dir: str = ""
     context_url_map: Mapping[str, str] = field(default_factory=dict)
     context_allow_remote: bool = True
+    # History.
+    temporal_max_instances: int = 1000
     # Notifications.
     notify_timeout: float = 5.0
     notify_max_attempts: int = 8
@@ -192,6 +194,7 @@ _POSITIVE = (
     "sqlite_group_commit_max",
     "sqlite_cache_mib",
     "notify_max_attempts",
+    "temporal_max_instances",
     "notify_batch",
     "notify_endpoint_concurrency",
 )

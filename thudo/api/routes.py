@@ -13,7 +13,16 @@ from urllib.parse import unquote
 
 from starlette.responses import Response
 
-from thudo.api import attributes, batch, discovery, entities, ldcontexts, query, subscriptions
+from thudo.api import (
+    attributes,
+    batch,
+    discovery,
+    entities,
+    ldcontexts,
+    query,
+    subscriptions,
+    temporal,
+)
 from thudo.api.call import Call
 from thudo.errors import (
     BadRequestData,
@@ -28,65 +37,28 @@ __all__ = ["PREFIX", "Route", "resolve"]
 PREFIX = "/ngsi-ld/v1/"
 Handler = Callable[..., Awaitable[Response]]
 
-_QUERY = frozenset(
-    [
-        "id",
-        "type",
-        "idPattern",
-        "attrs",
-        "q",
-        "scopeQ",
-        "geoproperty",
-        "georel",
-        "geometry",
-        "coordinates",
-        "options",
-        "format",
-        "limit",
-        "offset",
-        "count",
-        "local",
-        "datasetId",
-        "join",
-        "joinLevel",
-        "pick",
-        "omit",
-        "orderBy",
-        "lang",
-        "csf",
-        "geometryProperty",
-        "expandValues",
-        "containedBy",
-        "entityMap",
-        "collect",
-    ]
+
+def _params(text: str) -> frozenset[str]:
+    """Query parameter names written as one space-separated string."""
+    return frozenset(text.split())
+
+
+_QUERY = _params(
+    "id type idPattern attrs q scopeQ geoproperty georel geometry coordinates options format "
+    "limit offset count local datasetId join joinLevel pick omit orderBy lang csf "
+    "geometryProperty expandValues containedBy entityMap collect"
 )
-_RETRIEVE = frozenset(
-    [
-        "attrs",
-        "geometryProperty",
-        "options",
-        "format",
-        "lang",
-        "join",
-        "joinLevel",
-        "pick",
-        "omit",
-        "local",
-        "type",
-        "datasetId",
-        "containedBy",
-        "entityMap",
-        "expandValues",
-    ]
+_RETRIEVE = _params(
+    "attrs geometryProperty options format lang join joinLevel pick omit local type datasetId "
+    "containedBy entityMap expandValues"
 )
-_PURGE = frozenset(["type", "id", "idPattern", "q", "scopeQ", "keep", "drop", "local"])
-_WRITE = frozenset({"local", "options", "type"})
-_DELETE_ATTR = frozenset({"datasetId", "deleteAll", "lang", "local"})
-_BATCH = frozenset({"options", "local"})
-_POST_QUERY = frozenset({"options", "local", "limit", "offset", "count", "format", "lang"})
-_DISCOVERY = frozenset({"details", "limit", "offset", "local"})
-_CONTEXT_LIST = frozenset({"details", "kind"})
+_PURGE = _params("type id idPattern q scopeQ keep drop local")
+_WRITE = _params("local options type")
+_DELETE_ATTR = _params("datasetId deleteAll lang local")
+_BATCH = _params("options local")
+_POST_QUERY = _params("options local limit offset count format lang")
+_DISCOVERY = _params("details limit offset local")
+_CONTEXT_LIST = _params("details kind")
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,10 +206,66 @@ def _subscriptions(method: str, seg: list[str]) -> Route:
     raise ResourceNotFound("no such resource under /subscriptions")
 
 
+_TEMPORAL_QUERY = _params(
+    "id type idPattern attrs q scopeQ geoproperty georel geometry coordinates "
+    "timerel timeAt endTimeAt timeproperty lastN options format aggrMethods "
+    "aggrPeriodDuration limit offset count local lang datasetId"
+)
+_TEMPORAL_ONE = _params(
+    "attrs timerel timeAt endTimeAt timeproperty lastN options format aggrMethods "
+    "aggrPeriodDuration lang local datasetId"
+)
+
+
+def _temporal(method: str, seg: list[str]) -> Route:
+    if len(seg) < 2 or seg[1] != "entities":
+        raise ResourceNotFound("no such resource under /temporal; use /temporal/entities")
+    n = len(seg)
+    if n == 2 or (n == 3 and seg[2] == "" and method in ("GET", "POST")):
+        return _pick(
+            method,
+            {
+                "GET": (temporal.query_temporal, _TEMPORAL_QUERY),
+                "POST": (temporal.create_temporal, frozenset({"local"})),
+            },
+            (),
+        )
+    eid = _nonempty(seg[2], "entity id")
+    if n == 3:
+        return _pick(
+            method,
+            {
+                "GET": (temporal.retrieve_temporal, _TEMPORAL_ONE),
+                "DELETE": (temporal.delete_temporal, frozenset({"local"})),
+            },
+            (eid,),
+        )
+    if seg[3] != "attrs" or n > 6:
+        raise ResourceNotFound("no such resource under /temporal/entities")
+    if n == 4 or (n == 5 and seg[4] == ""):
+        return _pick(method, {"POST": (temporal.append_temporal_attrs, frozenset())}, (eid,))
+    if n == 5:
+        return _pick(
+            method,
+            {"DELETE": (temporal.delete_temporal_attr, frozenset({"datasetId", "deleteAll"}))},
+            (eid, seg[4]),
+        )
+    return _pick(
+        method,
+        {
+            "PATCH": (temporal.modify_temporal_instance, frozenset()),
+            "DELETE": (temporal.delete_temporal_instance, frozenset()),
+        },
+        (eid, seg[4], _nonempty(seg[5], "instanceId")),
+    )
+
+
+_TEMPORAL_POST_QUERY = _params(
+    "options format limit offset count local lastN aggrMethods aggrPeriodDuration lang"
+)
+
 _LATER = frozenset(
     {
-        "temporal",
-        "temporalOperations",
         "csourceRegistrations",
         "csourceSubscriptions",
         "csourceRegistrationOperations",
@@ -263,6 +291,10 @@ def resolve(method: str, raw_path: str) -> Route:
         return _contexts(method, seg)
     if head == "subscriptions":
         return _subscriptions(method, seg)
+    if head == "temporal":
+        return _temporal(method, seg)
+    if head == "temporalOperations" and len(seg) == 2 and seg[1] == "query":
+        return _pick(method, {"POST": (temporal.query_temporal_post, _TEMPORAL_POST_QUERY)}, ())
     if head in _LATER:
         raise OperationNotSupported(
             f"/{head} is not supported by this version of thudo", status=501

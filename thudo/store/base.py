@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from thudo.ngsild.model import Entity
+from thudo.ngsild.model import Entity, Instance
 from thudo.ngsild.selection import EntitySelection
+from thudo.ngsild.temporal import Aggregation, TemporalEntity, TimeFilter
 
 __all__ = [
     "DELETE",
@@ -275,3 +276,51 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def outbox_counts(self) -> dict[str, int]:
         """Pending and failed notifications, for /health and metrics."""
+
+    # --- history (temporal API) ---------------------------------------------------------
+    @abc.abstractmethod
+    async def temporal_query(
+        self,
+        tenant: str,
+        sel: EntitySelection,
+        time: TimeFilter,
+        instance_limit: int,
+        aggregation: Aggregation | None = None,
+    ) -> tuple[list[TemporalEntity], int | None, bool]:
+        """Temporal entities with their instances (or aggregates); True when cut short."""
+
+    @abc.abstractmethod
+    async def temporal_append(
+        self,
+        tenant: str,
+        entity_id: str,
+        types: list[str] | None,
+        scope: list[str] | None,
+        attrs: dict[str, list[Instance]],
+    ) -> bool:
+        """Add instances, creating the temporal entity when types are given; True if new.
+
+        Without types the entity must exist (ResourceNotFound otherwise).
+        """
+
+    @abc.abstractmethod
+    async def temporal_delete(self, tenant: str, entity_id: str) -> bool:
+        """Delete a temporal entity and its instances."""
+
+    @abc.abstractmethod
+    async def temporal_delete_attribute(
+        self, tenant: str, entity_id: str, attr: str, dataset_id: str | None, delete_all: bool
+    ) -> int:
+        """Delete the instances of an attribute; how many were deleted."""
+
+    @abc.abstractmethod
+    async def temporal_modify_instance(
+        self, tenant: str, entity_id: str, attr: str, instance_id: str, fragment: Instance
+    ) -> bool:
+        """Change one instance; False if it does not exist."""
+
+    @abc.abstractmethod
+    async def temporal_delete_instance(
+        self, tenant: str, entity_id: str, attr: str, instance_id: str
+    ) -> bool:
+        """Delete one instance; False if it does not exist."""

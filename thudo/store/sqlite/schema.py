@@ -117,8 +117,47 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (failed, next_at);
 CREATE INDEX IF NOT EXISTS outbox_by_sub ON outbox (tenant, sub_id, entity_id, nid);
 """
 
+_V3 = """
+CREATE TABLE IF NOT EXISTS tentities (
+    tenant INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    types TEXT NOT NULL,
+    scope TEXT,
+    created_at TEXT NOT NULL,
+    modified_at TEXT NOT NULL,
+    deleted_at TEXT,
+    PRIMARY KEY (tenant, id)
+);
+CREATE TABLE IF NOT EXISTS ttypes (
+    tenant INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (tenant, type, id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS tinstances (
+    iid INTEGER PRIMARY KEY,
+    tenant INTEGER NOT NULL,
+    entity_id TEXT NOT NULL,
+    attr TEXT NOT NULL,
+    dataset_id TEXT NOT NULL DEFAULT '',
+    instance_id TEXT NOT NULL UNIQUE,
+    observed_at TEXT,
+    created_at TEXT NOT NULL,
+    modified_at TEXT NOT NULL,
+    deleted_at TEXT,
+    num REAL,
+    doc BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tinstances_observed
+    ON tinstances (tenant, entity_id, attr, observed_at);
+CREATE INDEX IF NOT EXISTS tinstances_created
+    ON tinstances (tenant, entity_id, attr, created_at);
+CREATE INDEX IF NOT EXISTS tinstances_age ON tinstances (created_at);
+"""
+
 #: Each migration is a script; the index + 1 is the schema version it produces.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

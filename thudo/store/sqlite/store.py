@@ -26,8 +26,10 @@ from thudo.errors import (
     ResourceNotFound,
     ServiceUnavailable,
 )
-from thudo.ngsild.model import Entity
+from thudo.ngsild.model import Entity, Instance
 from thudo.ngsild.selection import EntitySelection
+from thudo.ngsild.temporal import Aggregation, TemporalEntity
+from thudo.ngsild.temporal import TimeFilter as TemporalTime
 from thudo.ngsild.validate import now_iso
 from thudo.ngsild.values import K_ATTR, geo_values, index_rows
 from thudo.store.base import (
@@ -45,7 +47,7 @@ from thudo.store.base import (
     SubscriptionRecord,
     TypeInfo,
 )
-from thudo.store.sqlite import outbox
+from thudo.store.sqlite import outbox, temporal
 from thudo.store.sqlite.connection import FunctionFailure, open_connection
 from thudo.store.sqlite.filters import compile_order, compile_selection
 from thudo.store.sqlite.outbox import insert_outbound
@@ -200,7 +202,10 @@ class SqliteStore(Store):
             else:
                 _update(conn, tid, row[0], current, new)
         after = new if isinstance(new, dict) else None
-        self._notify(conn, tid, tenant, row[1] if row is not None else None, after, types)
+        before = orjson.loads(row[1]) if row is not None else None
+        now = now_iso()
+        temporal.record_change(conn, tid, before, after, now)
+        self._notify(conn, tid, tenant, before, after, types)
         return result
 
     def _notify(
@@ -208,7 +213,7 @@ class SqliteStore(Store):
         conn: sqlite3.Connection,
         tid: int,
         tenant: str,
-        before_doc: bytes | None,
+        before: Entity | None,
         after: Entity | None,
         types: list[str],
     ) -> None:
@@ -218,7 +223,6 @@ class SqliteStore(Store):
         all_types = types + (after["type"] if after is not None else [])
         if self._wants is not None and not self._wants(tenant, all_types):
             return
-        before = orjson.loads(before_doc) if before_doc is not None else None
         items = self._listener(tenant, before, after)
         if items:
             insert_outbound(conn, tid, items, now_iso(), time.time())
@@ -432,6 +436,107 @@ class SqliteStore(Store):
 
     async def outbox_counts(self) -> dict[str, int]:
         return outbox.counts(self._reader())
+
+    # --- history (temporal API) -------------------------------------------------------
+    async def temporal_query(
+        self,
+        tenant: str,
+        sel: EntitySelection,
+        time: TemporalTime,
+        instance_limit: int,
+        aggregation: Aggregation | None = None,
+    ) -> tuple[list[TemporalEntity], int | None, bool]:
+        found: tuple[list[TemporalEntity], int | None, bool] = await self._read(
+            self._temporal_query, tenant, sel, time, instance_limit, aggregation
+        )
+        return found
+
+    def _temporal_query(
+        self,
+        tenant: str,
+        sel: EntitySelection,
+        time: TemporalTime,
+        instance_limit: int,
+        aggregation: Aggregation | None,
+    ) -> tuple[list[TemporalEntity], int | None, bool]:
+        conn = self._reader()
+        tid = self._tenant_for_read(conn, tenant)
+        if sel.ids is not None and len(sel.ids) == 1 and sel.types is None and sel.attrs is None:
+            one = temporal.one_entity(conn, tid, sel.ids[0])
+            entities, count = ([one] if one else []), None
+        else:
+            entities, count = temporal.select_entities(conn, tid, sel, time)
+        attrs = sorted(sel.attrs) if sel.attrs is not None else None
+        cut = False
+        for entity in entities:
+            if aggregation is not None:
+                entity.aggregates = temporal.aggregate(
+                    conn, tid, entity.id, attrs, time, aggregation
+                )
+            else:
+                entity.attrs, truncated = temporal.instances(
+                    conn, tid, entity.id, attrs, time, instance_limit
+                )
+                cut = cut or truncated
+        return entities, count, cut
+
+    async def temporal_append(
+        self,
+        tenant: str,
+        entity_id: str,
+        types: list[str] | None,
+        scope: list[str] | None,
+        attrs: dict[str, list[Instance]],
+    ) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            tid = self._tenant_for_write(conn, tenant)
+            if types is None and not temporal.entity_exists(conn, tid, entity_id):
+                raise ResourceNotFound(f"temporal entity {entity_id!r} does not exist")
+            return temporal.append_instances(conn, tid, entity_id, types, scope, attrs, now_iso())
+
+        created: bool = await self._writer.submit(job)
+        return created
+
+    async def temporal_delete(self, tenant: str, entity_id: str) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            return temporal.delete_entity(conn, self._tenant_for_read(conn, tenant), entity_id)
+
+        deleted: bool = await self._writer.submit(job)
+        return deleted
+
+    async def temporal_delete_attribute(
+        self, tenant: str, entity_id: str, attr: str, dataset_id: str | None, delete_all: bool
+    ) -> int:
+        def job(conn: sqlite3.Connection) -> int:
+            tid = self._tenant_for_read(conn, tenant)
+            if not temporal.entity_exists(conn, tid, entity_id):
+                raise ResourceNotFound(f"temporal entity {entity_id!r} does not exist")
+            return temporal.delete_attribute(conn, tid, entity_id, attr, dataset_id, delete_all)
+
+        count: int = await self._writer.submit(job)
+        return count
+
+    async def temporal_modify_instance(
+        self, tenant: str, entity_id: str, attr: str, instance_id: str, fragment: Instance
+    ) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            tid = self._tenant_for_read(conn, tenant)
+            return temporal.modify_instance(
+                conn, tid, entity_id, attr, instance_id, fragment, now_iso()
+            )
+
+        changed: bool = await self._writer.submit(job)
+        return changed
+
+    async def temporal_delete_instance(
+        self, tenant: str, entity_id: str, attr: str, instance_id: str
+    ) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            tid = self._tenant_for_read(conn, tenant)
+            return temporal.delete_instance(conn, tid, entity_id, attr, instance_id)
+
+        deleted: bool = await self._writer.submit(job)
+        return deleted
 
 
 def _guard(fn: Any, *args: Any) -> Any:

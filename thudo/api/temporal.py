@@ -1,0 +1,301 @@
+"""The temporal API (clause 5.6.11-5.6.16, 5.7.3-5.7.4): entity history by time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.responses import Response
+
+from thudo.api import media
+from thudo.api.call import Call
+from thudo.api.params import comma_list, flag, options_set, render_options
+from thudo.api.query import selection_from_params
+from thudo.errors import BadRequestData, InvalidRequest, ResourceNotFound
+from thudo.ngsild.jsonld import ActiveContext
+from thudo.ngsild.model import ENTITY_MEMBERS, INSTANCE_MEMBERS, Instance
+from thudo.ngsild.parse import (
+    ParseOptions,
+    expand_name,
+    parse_attribute,
+    parse_scope,
+    parse_types,
+)
+from thudo.ngsild.selection import EntitySelection
+from thudo.ngsild.temporal import (
+    Aggregation,
+    TemporalEntity,
+    parse_aggregation,
+    parse_time_filter,
+    render_temporal,
+)
+from thudo.ngsild.typeexpr import parse_type_expr
+from thudo.ngsild.validate import check_uri, now_iso
+
+__all__ = [
+    "append_temporal_attrs",
+    "create_temporal",
+    "delete_temporal",
+    "delete_temporal_attr",
+    "delete_temporal_instance",
+    "modify_temporal_instance",
+    "query_temporal",
+    "query_temporal_post",
+    "retrieve_temporal",
+]
+
+_OFFERED = (media.JSON, media.JSONLD)
+
+
+def _path(entity_id: str) -> str:
+    return "/ngsi-ld/v1/temporal/entities/" + entity_id
+
+
+def _instances(body: dict[str, Any], ctx: ActiveContext, call: Call) -> dict[str, list[Instance]]:
+    """Attribute instances of a temporal payload: several per datasetId are allowed."""
+    now = now_iso()
+    opts = ParseOptions(max_attributes=call.settings.max_attributes)
+    attrs: dict[str, list[Instance]] = {}
+    for name, raw in body.items():
+        if name == "@context" or name in ENTITY_MEMBERS:
+            continue
+        if name in INSTANCE_MEMBERS:
+            raise BadRequestData(f"{name!r} is a reserved name and cannot be an attribute")
+        iri = expand_name(name, ctx)
+        items = raw if isinstance(raw, list) else [raw]
+        for item in items:
+            attrs.setdefault(iri, []).extend(parse_attribute(item, iri, name, ctx, now, opts))
+    return attrs
+
+
+async def create_temporal(call: Call) -> Response:
+    """POST /temporal/entities: 201 for a new temporal entity, 204 when it existed."""
+    body, kind = await call.json_body()
+    if not isinstance(body, dict):
+        raise InvalidRequest("a temporal entity must be a JSON object")
+    ctx, _ = await call.body_context(body, kind)
+    entity_id = check_uri(body.get("id"), "entity id")
+    if "type" not in body:
+        raise BadRequestData(f"temporal entity {entity_id!r} has no type")
+    types = parse_types(body["type"], ctx)
+    scope = parse_scope(body["scope"]) if body.get("scope") is not None else None
+    attrs = _instances(body, ctx, call)
+    created = await call.store.temporal_append(call.tenant, entity_id, types, scope, attrs)
+    if created:
+        return call.no_content(201, {"Location": _path(entity_id)})
+    return call.no_content()
+
+
+def _mode(opts: set[str], params: Mapping[str, Any]) -> str:
+    fmt = params.get("format")
+    if "aggregatedValues" in opts or fmt == "aggregatedValues":
+        return "aggregatedValues"
+    if "temporalValues" in opts or fmt == "temporalValues":
+        return "temporalValues"
+    return "normalized"
+
+
+async def _answer(
+    call: Call,
+    entities: list[TemporalEntity],
+    ctx: ActiveContext,
+    value: Any,
+    kind: str,
+    count: int | None,
+    truncated: bool,
+    single: bool,
+) -> Response:
+    opts_set = options_set(call.params) - {"temporalValues", "aggregatedValues"}
+    opts = render_options(call.params, ctx, opts_set)
+    mode = _mode(options_set(call.params), call.params)
+    payload: Any = [render_temporal(e, ctx, opts, mode) for e in entities]
+    if single:
+        payload = payload[0]
+    extra: dict[str, str] = {}
+    if count is not None:
+        extra["NGSILD-Results-Count"] = str(count)
+    status = 200
+    if truncated:
+        status = 206
+        extra["Content-Range"] = _content_range(entities)
+    return await call.answer(payload, value, kind, status, extra)
+
+
+def _content_range(entities: list[TemporalEntity]) -> str:
+    stamps: list[str] = [
+        s
+        for e in entities
+        for insts in e.attrs.values()
+        for i in insts
+        if isinstance(s := i.get("observedAt") or i.get("createdAt"), str)
+    ]
+    if not stamps:
+        return "date-time */*"
+    return f"date-time {min(stamps)}-{max(stamps)}/*"
+
+
+def _aggregation(call: Call, params: Mapping[str, Any]) -> Aggregation | None:
+    if _mode(options_set(call.params), params) != "aggregatedValues":
+        return None
+    return parse_aggregation(params)
+
+
+async def retrieve_temporal(call: Call, entity_id: str) -> Response:
+    """GET /temporal/entities/{id}."""
+    kind = media.negotiate(call.request.headers.get("accept"), _OFFERED)
+    check_uri(entity_id, "entity id")
+    ctx, value = await call.read_context()
+    time = parse_time_filter(call.params)
+    attrs = _attr_names(call.params.get("attrs"), ctx)
+    sel = EntitySelection(ids=(entity_id,), attrs=None, limit=1)
+    entities, _, truncated = await call.store.temporal_query(
+        call.tenant,
+        sel,
+        time,
+        call.settings.temporal_max_instances,
+        _aggregation(call, call.params),
+    )
+    if not entities:
+        raise ResourceNotFound(f"temporal entity {entity_id!r} does not exist")
+    if attrs is not None:
+        for e in entities:
+            e.attrs = {k: v for k, v in e.attrs.items() if k in attrs}
+            e.aggregates = {k: v for k, v in e.aggregates.items() if k in attrs}
+    return await _answer(call, entities, ctx, value, kind, None, truncated, single=True)
+
+
+def _attr_names(raw: str | None, ctx: ActiveContext) -> frozenset[str] | None:
+    if raw is None:
+        return None
+    return frozenset(expand_name(n, ctx, "attrs item") for n in comma_list(raw))
+
+
+async def query_temporal(call: Call) -> Response:
+    """GET /temporal/entities."""
+    kind = media.negotiate(call.request.headers.get("accept"), _OFFERED)
+    ctx, value = await call.read_context()
+    return await _query(call, call.params, ctx, value, kind)
+
+
+async def _query(
+    call: Call, params: Mapping[str, Any], ctx: ActiveContext, value: Any, kind: str
+) -> Response:
+    time = parse_time_filter(params)
+    type_param = params.get("type")
+    types = parse_type_expr(type_param, ctx.expand) if type_param is not None else None
+    sel = selection_from_params(call, {**params, "limit": params.get("limit", "100")}, ctx, types)
+    if sel.is_unfiltered and not flag(params, "local"):
+        raise BadRequestData("a temporal query needs at least one of type, attrs, id or idPattern")
+    if sel.q is not None or sel.geo is not None or sel.scope is not None:
+        sel = await _current_ids(call, sel)
+    entities, count, truncated = await call.store.temporal_query(
+        call.tenant, sel, time, call.settings.temporal_max_instances, _aggregation(call, params)
+    )
+    return await _answer(call, entities, ctx, value, kind, count, truncated, single=False)
+
+
+async def _current_ids(call: Call, sel: EntitySelection) -> EntitySelection:
+    """q, geoQ and scopeQ select on the entities' current state (documented limitation)."""
+    from dataclasses import replace
+
+    current = replace(sel, limit=call.settings.max_page_size, offset=0, count=False, attrs=None)
+    page = await call.store.query_entities(call.tenant, current)
+    ids = tuple(e["id"] for e in page.entities)
+    return replace(sel, ids=ids or ("urn:ngsi-ld:none",), q=None, geo=None, scope=None)
+
+
+async def query_temporal_post(call: Call) -> Response:
+    """POST /temporalOperations/query."""
+    body, body_kind = await call.json_body()
+    if not isinstance(body, dict):
+        raise InvalidRequest("the Query payload must be a JSON object")
+    kind = media.negotiate(call.request.headers.get("accept"), _OFFERED)
+    ctx, value = await call.body_context(body, body_kind)
+    params: dict[str, Any] = dict(call.params)
+    temporal_q = body.get("temporalQ") or {}
+    if not isinstance(temporal_q, dict):
+        raise BadRequestData("temporalQ must be an object")
+    params.update({k: v for k, v in temporal_q.items() if v is not None})
+    if body.get("attrs") is not None:
+        params["attrs"] = ",".join(body["attrs"])
+    for key in ("q", "scopeQ"):
+        if body.get(key) is not None:
+            params[key] = body[key]
+    selectors = body.get("entities")
+    if selectors:
+        types = [str(s["type"]) for s in selectors if isinstance(s, dict) and s.get("type")]
+        ids = [str(s["id"]) for s in selectors if isinstance(s, dict) and s.get("id")]
+        if types:
+            params["type"] = ",".join(types)
+        if ids:
+            params["id"] = ",".join(ids)
+    return await _query(call, params, ctx, value, kind)
+
+
+async def delete_temporal(call: Call, entity_id: str) -> Response:
+    """DELETE /temporal/entities/{id}."""
+    check_uri(entity_id, "entity id")
+    if not await call.store.temporal_delete(call.tenant, entity_id):
+        raise ResourceNotFound(f"temporal entity {entity_id!r} does not exist")
+    return call.no_content()
+
+
+async def append_temporal_attrs(call: Call, entity_id: str) -> Response:
+    """POST /temporal/entities/{id}/attrs: add attribute instances."""
+    check_uri(entity_id, "entity id")
+    body, kind = await call.json_body()
+    if not isinstance(body, dict):
+        raise InvalidRequest("the payload must be a JSON object of attributes")
+    ctx, _ = await call.body_context(body, kind)
+    attrs = _instances(body, ctx, call)
+    await call.store.temporal_append(call.tenant, entity_id, None, None, attrs)
+    return call.no_content()
+
+
+async def delete_temporal_attr(call: Call, entity_id: str, name: str) -> Response:
+    """DELETE /temporal/entities/{id}/attrs/{attrId}."""
+    check_uri(entity_id, "entity id")
+    ctx, _ = await call.read_context()
+    dataset = call.params.get("datasetId")
+    if dataset is not None:
+        check_uri(dataset, "datasetId")
+    deleted = await call.store.temporal_delete_attribute(
+        call.tenant, entity_id, expand_name(name, ctx), dataset, flag(call.params, "deleteAll")
+    )
+    if not deleted:
+        raise ResourceNotFound(f"temporal entity {entity_id!r} has no attribute {name!r}")
+    return call.no_content()
+
+
+async def modify_temporal_instance(
+    call: Call, entity_id: str, name: str, instance_id: str
+) -> Response:
+    """PATCH /temporal/entities/{id}/attrs/{attrId}/{instanceId}."""
+    check_uri(entity_id, "entity id")
+    check_uri(instance_id, "instanceId")
+    body, kind = await call.json_body()
+    if not isinstance(body, dict):
+        raise InvalidRequest("the payload must be a JSON object")
+    ctx, _ = await call.body_context(body, kind)
+    iri = expand_name(name, ctx)
+    attrs = _instances(body, ctx, call)
+    fragment = attrs.get(iri)
+    if not fragment or len(fragment) != 1:
+        raise BadRequestData(f"the payload must hold exactly one instance of {name!r}")
+    if not await call.store.temporal_modify_instance(
+        call.tenant, entity_id, iri, instance_id, fragment[0]
+    ):
+        raise ResourceNotFound(f"no instance {instance_id!r} of {name!r} in {entity_id!r}")
+    return call.no_content()
+
+
+async def delete_temporal_instance(
+    call: Call, entity_id: str, name: str, instance_id: str
+) -> Response:
+    """DELETE /temporal/entities/{id}/attrs/{attrId}/{instanceId}."""
+    check_uri(entity_id, "entity id")
+    ctx, _ = await call.read_context()
+    iri = expand_name(name, ctx)
+    if not await call.store.temporal_delete_instance(call.tenant, entity_id, iri, instance_id):
+        raise ResourceNotFound(f"no instance {instance_id!r} of {name!r} in {entity_id!r}")
+    return call.no_content()

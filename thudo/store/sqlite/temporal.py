@@ -1,0 +1,447 @@
+"""Entity history in SQLite: recording instances with each change, and temporal queries."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from thudo.ngsild.history import history_rows
+from thudo.ngsild.model import Entity, Instance
+from thudo.ngsild.selection import EntitySelection
+from thudo.ngsild.temporal import Aggregation, TemporalEntity, TimeFilter, stddev
+from thudo.ngsild.typeexpr import TypeAll, TypeAny, TypeExpr, TypeName
+from thudo.ngsild.validate import normalize_datetime
+
+__all__ = [
+    "aggregate",
+    "append_instances",
+    "delete_attribute",
+    "delete_entity",
+    "delete_instance",
+    "instances",
+    "modify_instance",
+    "record_change",
+    "select_entities",
+]
+
+_TIME_COLUMN = {
+    "observedAt": "observed_at",
+    "createdAt": "created_at",
+    "modifiedAt": "modified_at",
+    "deletedAt": "deleted_at",
+}
+_INSERT = (
+    "INSERT INTO tinstances (tenant, entity_id, attr, dataset_id, instance_id, observed_at,"
+    " created_at, modified_at, deleted_at, num, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def new_instance_id() -> str:
+    """A fresh instanceId (clause 4.5.7)."""
+    return f"urn:ngsi-ld:attribute:instance:{uuid.uuid4()}"
+
+
+def _row(
+    tid: int, entity_id: str, attr: str, inst: Instance, now: str, deleted: bool
+) -> tuple[Any, ...]:
+    inst = {k: v for k, v in inst.items() if k != "instanceId"}
+    instance_id = new_instance_id()
+    inst["instanceId"] = instance_id
+    stamp = normalize_datetime(now)
+    if deleted:
+        inst["deletedAt"] = now
+    inst.setdefault("createdAt", now)
+    inst.setdefault("modifiedAt", now)
+    observed = inst.get("observedAt")
+    value = inst.get("value")
+    num = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return (
+        tid,
+        entity_id,
+        attr,
+        inst.get("datasetId") or "",
+        instance_id,
+        normalize_datetime(observed) if isinstance(observed, str) else None,
+        normalize_datetime(inst["createdAt"]) or stamp,
+        normalize_datetime(inst["modifiedAt"]) or stamp,
+        stamp if deleted else None,
+        num,
+        orjson.dumps(inst).decode(),
+    )
+
+
+def _save_entity(
+    conn: sqlite3.Connection,
+    tid: int,
+    entity_id: str,
+    types: list[str],
+    scope: list[str] | None,
+    now: str,
+) -> bool:
+    """Insert or update the temporal entity; True when it is new."""
+    row = conn.execute(
+        "SELECT types FROM tentities WHERE tenant = ? AND id = ?", (tid, entity_id)
+    ).fetchone()
+    scope_json = orjson.dumps(scope).decode() if scope else None
+    if row is None:
+        conn.execute(
+            "INSERT INTO tentities (tenant, id, types, scope, created_at, modified_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (tid, entity_id, orjson.dumps(types).decode(), scope_json, now, now),
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO ttypes (tenant, type, id) VALUES (?, ?, ?)",
+            [(tid, t, entity_id) for t in types],
+        )
+        return True
+    merged = list(dict.fromkeys(orjson.loads(row[0]) + types))
+    conn.execute(
+        "UPDATE tentities SET types = ?, scope = coalesce(?, scope), modified_at = ?,"
+        " deleted_at = NULL WHERE tenant = ? AND id = ?",
+        (orjson.dumps(merged).decode(), scope_json, now, tid, entity_id),
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO ttypes (tenant, type, id) VALUES (?, ?, ?)",
+        [(tid, t, entity_id) for t in merged],
+    )
+    return False
+
+
+def record_change(
+    conn: sqlite3.Connection, tid: int, before: Entity | None, after: Entity | None, now: str
+) -> None:
+    """Record what a core change did to the entity's history."""
+    if after is None:
+        if before is not None:
+            conn.execute(
+                "UPDATE tentities SET deleted_at = ?, modified_at = ? WHERE tenant = ? AND id = ?",
+                (now, now, tid, before["id"]),
+            )
+        return
+    if (
+        before is None
+        or before["type"] != after["type"]
+        or before.get("scope") != after.get("scope")
+    ):
+        _save_entity(conn, tid, after["id"], after["type"], after.get("scope"), now)
+    rows = [
+        _row(tid, after["id"], r.attr, r.instance, now, r.deleted)
+        for r in history_rows(before, after)
+    ]
+    conn.executemany(_INSERT, rows)
+
+
+def append_instances(
+    conn: sqlite3.Connection,
+    tid: int,
+    entity_id: str,
+    types: list[str] | None,
+    scope: list[str] | None,
+    attrs: dict[str, list[Instance]],
+    now: str,
+) -> bool:
+    """Add instances to a temporal entity (creating it); True when it is new."""
+    created = False
+    if types is not None:
+        created = _save_entity(conn, tid, entity_id, types, scope, now)
+    rows = [_row(tid, entity_id, a, i, now, False) for a, insts in attrs.items() for i in insts]
+    conn.executemany(_INSERT, rows)
+    return created
+
+
+def delete_entity(conn: sqlite3.Connection, tid: int, entity_id: str) -> bool:
+    """Delete a temporal entity and all its instances."""
+    cur = conn.execute("DELETE FROM tentities WHERE tenant = ? AND id = ?", (tid, entity_id))
+    conn.execute("DELETE FROM ttypes WHERE tenant = ? AND id = ?", (tid, entity_id))
+    conn.execute("DELETE FROM tinstances WHERE tenant = ? AND entity_id = ?", (tid, entity_id))
+    return cur.rowcount > 0
+
+
+def entity_exists(conn: sqlite3.Connection, tid: int, entity_id: str) -> bool:
+    """Whether the temporal entity exists."""
+    row = conn.execute(
+        "SELECT 1 FROM tentities WHERE tenant = ? AND id = ?", (tid, entity_id)
+    ).fetchone()
+    return row is not None
+
+
+def delete_attribute(
+    conn: sqlite3.Connection,
+    tid: int,
+    entity_id: str,
+    attr: str,
+    dataset_id: str | None,
+    delete_all: bool,
+) -> int:
+    """Delete the instances of an attribute (one datasetId, the default, or all)."""
+    sql = "DELETE FROM tinstances WHERE tenant = ? AND entity_id = ? AND attr = ?"
+    params: list[Any] = [tid, entity_id, attr]
+    if not delete_all:
+        sql += " AND dataset_id = ?"
+        params.append(dataset_id or "")
+    return conn.execute(sql, params).rowcount
+
+
+def modify_instance(
+    conn: sqlite3.Connection,
+    tid: int,
+    entity_id: str,
+    attr: str,
+    instance_id: str,
+    fragment: Instance,
+    now: str,
+) -> bool:
+    """Replace the members of one instance, keeping its instanceId and creation time."""
+    row = conn.execute(
+        "SELECT doc FROM tinstances WHERE tenant = ? AND entity_id = ? AND attr = ?"
+        " AND instance_id = ?",
+        (tid, entity_id, attr, instance_id),
+    ).fetchone()
+    if row is None:
+        return False
+    old = orjson.loads(row[0])
+    inst = {**old, **{k: v for k, v in fragment.items() if k != "createdAt"}}
+    inst["instanceId"] = instance_id
+    inst["modifiedAt"] = now
+    observed = inst.get("observedAt")
+    value = inst.get("value")
+    num = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    conn.execute(
+        "UPDATE tinstances SET doc = ?, observed_at = ?, modified_at = ?, num = ?"
+        " WHERE instance_id = ?",
+        (
+            orjson.dumps(inst).decode(),
+            normalize_datetime(observed) if isinstance(observed, str) else None,
+            normalize_datetime(now),
+            num,
+            instance_id,
+        ),
+    )
+    return True
+
+
+def delete_instance(
+    conn: sqlite3.Connection, tid: int, entity_id: str, attr: str, instance_id: str
+) -> bool:
+    """Delete one instance."""
+    cur = conn.execute(
+        "DELETE FROM tinstances WHERE tenant = ? AND entity_id = ? AND attr = ?"
+        " AND instance_id = ?",
+        (tid, entity_id, attr, instance_id),
+    )
+    return cur.rowcount > 0
+
+
+def _types_sql(expr: TypeExpr) -> tuple[str, list[Any]]:
+    if isinstance(expr, TypeName):
+        return (
+            "EXISTS (SELECT 1 FROM ttypes y WHERE y.tenant = t.tenant AND y.id = t.id"
+            " AND y.type = ?)",
+            [expr.iri],
+        )
+    joiner = " OR " if isinstance(expr, TypeAny) else " AND "
+    assert isinstance(expr, TypeAny | TypeAll)
+    parts, params = [], []
+    for item in expr.items:
+        sql, p = _types_sql(item)
+        parts.append(sql)
+        params.extend(p)
+    return "(" + joiner.join(parts) + ")", params
+
+
+def _time_sql(time: TimeFilter, alias: str = "") -> tuple[str, list[Any]]:
+    column = alias + _TIME_COLUMN[time.timeproperty]
+    start, end = time.bounds()
+    parts, params = [], []
+    if start is not None:
+        parts.append(f"{column} >= ?")
+        params.append(start)
+    if end is not None:
+        parts.append(f"{column} < ?")
+        params.append(end)
+    return (" AND ".join(parts) if parts else "1"), params
+
+
+def select_entities(
+    conn: sqlite3.Connection,
+    tid: int,
+    sel: EntitySelection,
+    time: TimeFilter,
+) -> tuple[list[TemporalEntity], int | None]:
+    """The temporal entities matching ids, types, attrs and having instances in time."""
+    where = ["t.tenant = ?"]
+    params: list[Any] = [tid]
+    if sel.ids is not None:
+        where.append(f"t.id IN ({','.join('?' * len(sel.ids))})")
+        params.extend(sel.ids)
+    if sel.id_pattern is not None:
+        where.append("regexp(?, t.id)")
+        params.append(sel.id_pattern)
+    if sel.types is not None:
+        sql, p = _types_sql(sel.types)
+        where.append(sql)
+        params.extend(p)
+    inst_where, inst_params = _time_sql(time, "i.")
+    attr_sql = ""
+    if sel.attrs is not None:
+        attr_sql = f" AND i.attr IN ({','.join('?' * len(sel.attrs))})"
+        inst_params = [*sorted(sel.attrs), *inst_params]
+    where.append(
+        "EXISTS (SELECT 1 FROM tinstances i WHERE i.tenant = t.tenant AND i.entity_id = t.id"
+        f"{attr_sql} AND {inst_where})"
+    )
+    params.extend(inst_params)
+    clause = " AND ".join(where)
+    rows = conn.execute(
+        "SELECT t.id, t.types, t.scope, t.created_at, t.modified_at, t.deleted_at"
+        f" FROM tentities t WHERE {clause} ORDER BY t.rowid LIMIT ? OFFSET ?",
+        [*params, sel.limit, sel.offset],
+    ).fetchall()
+    count = None
+    if sel.count:
+        count = int(
+            conn.execute(f"SELECT count(*) FROM tentities t WHERE {clause}", params).fetchone()[0]
+        )
+    entities = [
+        TemporalEntity(
+            r[0], orjson.loads(r[1]), orjson.loads(r[2]) if r[2] else None, r[3], r[4], r[5]
+        )
+        for r in rows
+    ]
+    return entities, count
+
+
+def one_entity(conn: sqlite3.Connection, tid: int, entity_id: str) -> TemporalEntity | None:
+    """A temporal entity's header (no instances)."""
+    r = conn.execute(
+        "SELECT id, types, scope, created_at, modified_at, deleted_at FROM tentities"
+        " WHERE tenant = ? AND id = ?",
+        (tid, entity_id),
+    ).fetchone()
+    if r is None:
+        return None
+    return TemporalEntity(
+        r[0], orjson.loads(r[1]), orjson.loads(r[2]) if r[2] else None, r[3], r[4], r[5]
+    )
+
+
+def instances(
+    conn: sqlite3.Connection,
+    tid: int,
+    entity_id: str,
+    attrs: Sequence[str] | None,
+    time: TimeFilter,
+    limit: int,
+) -> tuple[dict[str, list[Instance]], bool]:
+    """Instances by attribute, oldest first; True when ``limit`` cut some off."""
+    column = _TIME_COLUMN[time.timeproperty]
+    time_sql, time_params = _time_sql(time)
+    sql = f"SELECT attr, doc FROM tinstances WHERE tenant = ? AND entity_id = ? AND {time_sql}"
+    params: list[Any] = [tid, entity_id, *time_params]
+    if attrs is not None:
+        sql += f" AND attr IN ({','.join('?' * len(attrs))})"
+        params.extend(attrs)
+    # Deletion markers show only when asking by deletedAt.
+    sql += (
+        " AND deleted_at IS NOT NULL"
+        if time.timeproperty == "deletedAt"
+        else " AND deleted_at IS NULL"
+    )
+    order = "DESC" if time.last_n is not None else "ASC"
+    sql += f" ORDER BY attr, coalesce({column}, created_at) {order}, iid {order}"
+    out: dict[str, list[Instance]] = {}
+    truncated = False
+    for attr, doc in conn.execute(sql, params):
+        bucket = out.setdefault(attr, [])
+        if time.last_n is not None and len(bucket) >= time.last_n:
+            continue
+        if len(bucket) >= limit:
+            truncated = True
+            continue
+        bucket.append(orjson.loads(doc))
+    if time.last_n is not None:
+        for bucket in out.values():
+            bucket.reverse()
+    return out, truncated
+
+
+def aggregate(
+    conn: sqlite3.Connection,
+    tid: int,
+    entity_id: str,
+    attrs: Sequence[str] | None,
+    time: TimeFilter,
+    aggr: Aggregation,
+) -> dict[str, list[dict[str, Any]]]:
+    """aggregatedValues: per attribute and datasetId, [value, start, end] per period."""
+    column = _TIME_COLUMN[time.timeproperty]
+    time_sql, time_params = _time_sql(time)
+    base = (
+        "tenant = ? AND entity_id = ? AND deleted_at IS NULL"
+        f" AND {column} IS NOT NULL AND {time_sql}"
+    )
+    params: list[Any] = [tid, entity_id, *time_params]
+    if attrs is not None:
+        base += f" AND attr IN ({','.join('?' * len(attrs))})"
+        params.extend(attrs)
+    start, _ = time.bounds()
+    origin_row = conn.execute(
+        f"SELECT min({column}) FROM tinstances WHERE {base}", params
+    ).fetchone()
+    origin = start or (origin_row[0] if origin_row else None)
+    if origin is None:
+        return {}
+    epoch = f"(julianday({column}) - julianday(?)) * 86400.0"
+    bucket = f"CAST({epoch} / ? AS INTEGER)" if aggr.period_s else "0"
+    bucket_params: list[Any] = [origin, aggr.period_s] if aggr.period_s else []
+    value = "json_extract(doc, '$.value')"
+    sql = (
+        f"SELECT attr, dataset_id, {bucket} AS b, count(*), count(DISTINCT {value}),"
+        f" sum(num), avg(num), min(coalesce(num, {value})), max(coalesce(num, {value})),"
+        " sum(num * num), min(kind)"
+        f" FROM (SELECT *, json_extract(doc, '$.type') AS kind FROM tinstances WHERE {base})"
+        " GROUP BY attr, dataset_id, b ORDER BY attr, dataset_id, b"
+    )
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in conn.execute(sql, [*bucket_params, *params]):
+        attr, ds, b, total, distinct, total_sum, avg, lo, hi, sumsq, kind = row
+        group = out.setdefault(attr, {}).setdefault(ds, {"type": kind or "Property"})
+        if ds:
+            group["datasetId"] = ds
+        period = _period(origin, b, aggr.period_s, time)
+        values = {
+            "totalCount": total,
+            "distinctCount": distinct,
+            "sum": total_sum,
+            "avg": avg,
+            "min": lo,
+            "max": hi,
+            "stddev": stddev(total, total_sum or 0.0, sumsq or 0.0)
+            if total_sum is not None
+            else None,
+            "sumsq": sumsq,
+        }
+        for method in aggr.methods:
+            group.setdefault(method, []).append([values[method], *period])
+    return {attr: list(groups.values()) for attr, groups in out.items()}
+
+
+def _period(origin: str, index: int, period_s: float | None, time: TimeFilter) -> list[str]:
+    from datetime import datetime, timedelta
+
+    start = datetime.fromisoformat(origin.replace("Z", "+00:00"))
+    if period_s is None:
+        _, end = time.bounds()
+        end_text = end or origin
+        return [_fmt(start), _fmt(datetime.fromisoformat(end_text.replace("Z", "+00:00")))]
+    begin = start + timedelta(seconds=period_s * index)
+    return [_fmt(begin), _fmt(begin + timedelta(seconds=period_s))]
+
+
+def _fmt(stamp: Any) -> str:
+    text: str = stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+    return text
