@@ -20,6 +20,7 @@ from thudo.api import (
     entities,
     ldcontexts,
     query,
+    registrations,
     subscriptions,
     temporal,
 )
@@ -264,10 +265,37 @@ _TEMPORAL_POST_QUERY = _params(
     "options format limit offset count local lastN aggrMethods aggrPeriodDuration lang"
 )
 
+_CSR_QUERY = _params(
+    "id type idPattern attrs q csf georel geometry coordinates geoproperty "
+    "timeproperty timerel timeAt endTimeAt limit offset count options local"
+)
+
+
+def _registrations(method: str, seg: list[str]) -> Route:
+    if len(seg) == 1 or (len(seg) == 2 and seg[1] == ""):
+        return _pick(
+            method,
+            {
+                "GET": (registrations.query_registrations, _CSR_QUERY),
+                "POST": (registrations.create_registration, frozenset()),
+            },
+            (),
+        )
+    if len(seg) == 2:
+        return _pick(
+            method,
+            {
+                "GET": (registrations.retrieve_registration, _params("options")),
+                "PATCH": (registrations.update_registration, frozenset()),
+                "DELETE": (registrations.delete_registration, frozenset()),
+            },
+            (seg[1],),
+        )
+    raise ResourceNotFound("no such resource under /csourceRegistrations")
+
+
 _LATER = frozenset(
     {
-        "csourceRegistrations",
-        "csourceSubscriptions",
         "csourceRegistrationOperations",
         "entityMaps",
         "snapshots",
@@ -293,6 +321,17 @@ def resolve(method: str, raw_path: str) -> Route:
         return _subscriptions(method, seg)
     if head == "temporal":
         return _temporal(method, seg)
+    if head == "csourceRegistrations":
+        return _registrations(method, seg)
+    if head == "csourceSubscriptions":
+        return _pick(
+            method,
+            {
+                "GET": (registrations.query_registration_subscriptions, _params("limit offset")),
+                "POST": (registrations.query_registration_subscriptions, frozenset()),
+            },
+            (),
+        )
     if head == "temporalOperations" and len(seg) == 2 and seg[1] == "query":
         return _pick(method, {"POST": (temporal.query_temporal_post, _TEMPORAL_POST_QUERY)}, ())
     if head in _LATER:

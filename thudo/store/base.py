@@ -277,6 +277,25 @@ class Store(abc.ABC):
     async def outbox_counts(self) -> dict[str, int]:
         """Pending and failed notifications, for /health and metrics."""
 
+    # --- other documents (context source registrations) ----------------------------------
+    @abc.abstractmethod
+    async def save_document(
+        self, kind: str, tenant: str, doc: dict[str, Any], create: bool
+    ) -> None:
+        """Store a document by its id (AlreadyExists / ResourceNotFound as appropriate)."""
+
+    @abc.abstractmethod
+    async def get_document(self, kind: str, tenant: str, doc_id: str) -> dict[str, Any] | None:
+        """One document."""
+
+    @abc.abstractmethod
+    async def list_documents(self, kind: str, tenant: str) -> list[dict[str, Any]]:
+        """Every document of a kind in a tenant, oldest first."""
+
+    @abc.abstractmethod
+    async def delete_document(self, kind: str, tenant: str, doc_id: str) -> bool:
+        """Delete a document; False if there was none."""
+
     # --- history (temporal API) ---------------------------------------------------------
     @abc.abstractmethod
     async def temporal_query(

@@ -156,8 +156,18 @@ CREATE INDEX IF NOT EXISTS tinstances_created
 CREATE INDEX IF NOT EXISTS tinstances_age ON tinstances (created_at);
 """
 
+_V4 = """
+CREATE TABLE IF NOT EXISTS documents (
+    kind TEXT NOT NULL,
+    tenant INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    doc BLOB NOT NULL,
+    PRIMARY KEY (kind, tenant, id)
+);
+"""
+
 #: Each migration is a script; the index + 1 is the schema version it produces.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

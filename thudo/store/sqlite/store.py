@@ -437,6 +437,60 @@ class SqliteStore(Store):
     async def outbox_counts(self) -> dict[str, int]:
         return outbox.counts(self._reader())
 
+    # --- other documents --------------------------------------------------------------
+    async def save_document(
+        self, kind: str, tenant: str, doc: dict[str, Any], create: bool
+    ) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            tid = self._tenant_for_write(conn, tenant)
+            data = orjson.dumps(doc)
+            if create:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO documents (kind, tenant, id, doc) VALUES (?, ?, ?, ?)",
+                    (kind, tid, doc["id"], data),
+                )
+                if not cur.rowcount:
+                    raise AlreadyExists(f"{doc['id']!r} already exists")
+                return
+            cur = conn.execute(
+                "UPDATE documents SET doc = ? WHERE kind = ? AND tenant = ? AND id = ?",
+                (data, kind, tid, doc["id"]),
+            )
+            if not cur.rowcount:
+                raise ResourceNotFound(f"{doc['id']!r} does not exist")
+
+        await self._writer.submit(job)
+
+    async def get_document(self, kind: str, tenant: str, doc_id: str) -> dict[str, Any] | None:
+        conn = self._reader()
+        tid = self._tenant_for_read(conn, tenant)
+        row = conn.execute(
+            "SELECT doc FROM documents WHERE kind = ? AND tenant = ? AND id = ?",
+            (kind, tid, doc_id),
+        ).fetchone()
+        found: dict[str, Any] | None = orjson.loads(row[0]) if row else None
+        return found
+
+    async def list_documents(self, kind: str, tenant: str) -> list[dict[str, Any]]:
+        conn = self._reader()
+        tid = self._tenant_for_read(conn, tenant)
+        rows = conn.execute(
+            "SELECT doc FROM documents WHERE kind = ? AND tenant = ? ORDER BY rowid", (kind, tid)
+        )
+        return [orjson.loads(r[0]) for r in rows]
+
+    async def delete_document(self, kind: str, tenant: str, doc_id: str) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
+            tid = self._tenant_for_read(conn, tenant)
+            cur = conn.execute(
+                "DELETE FROM documents WHERE kind = ? AND tenant = ? AND id = ?",
+                (kind, tid, doc_id),
+            )
+            return cur.rowcount > 0
+
+        deleted: bool = await self._writer.submit(job)
+        return deleted
+
     # --- history (temporal API) -------------------------------------------------------
     async def temporal_query(
         self,
