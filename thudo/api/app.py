@@ -110,6 +110,7 @@ class ThudoApp:
         body: dict[str, Any] = {"status": "ok", "version": __version__}
         try:
             await self.store.ping()
+            body["notifications"] = await self.store.outbox_counts()
         except NgsiError as exc:
             body = {"status": "unavailable", "version": __version__, "detail": exc.detail}
             return Response(orjson.dumps(body), 503, media_type="application/json")

@@ -5,6 +5,7 @@ Each check raises a ``thudo.errors`` error whose message names the offending par
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -93,6 +94,8 @@ def check_datetime(value: Any, what: str) -> str:
     return value
 
 
+# Cached: on the write path the same system timestamp is normalized for every attribute.
+@functools.lru_cache(maxsize=8192)
 def normalize_datetime(value: str) -> str | None:
     """The UTC form ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` of a date-time, which sorts as text."""
     dt = parse_datetime(value)

@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS attrs (
 );
 CREATE INDEX IF NOT EXISTS attrs_txt ON attrs (tenant, path, kind, txt, eid);
 CREATE INDEX IF NOT EXISTS attrs_num ON attrs (tenant, path, kind, num, eid);
-CREATE INDEX IF NOT EXISTS attrs_by_eid ON attrs (eid);
+CREATE INDEX IF NOT EXISTS attrs_by_eid ON attrs (eid, path);
 
 CREATE TABLE IF NOT EXISTS geo (
     gid INTEGER PRIMARY KEY,

@@ -656,7 +656,9 @@ def _delete_rows(conn: sqlite3.Connection, eid: int) -> None:
     _delete_geo(conn, eid)
 
 
-def _update(conn: sqlite3.Connection, tid: int, eid: int, old: Entity | None, new: Entity) -> None:
+def _update(
+    conn: sqlite3.Connection, tid: int, eid: int, old: Entity | None, new: Entity
+) -> None:
     conn.execute(
         "UPDATE entities SET modified_at = ?, doc = ? WHERE eid = ?",
         (new["modifiedAt"], orjson.dumps(new), eid),
@@ -668,5 +670,16 @@ def _update(conn: sqlite3.Connection, tid: int, eid: int, old: Entity | None, ne
     if old is None or geo_values(old) != geo_values(new):
         _delete_geo(conn, eid)
         _insert_geo(conn, tid, eid, new)
-    conn.execute("DELETE FROM attrs WHERE eid = ?", (eid,))
-    conn.executemany(_INSERT_ATTR, [(tid, *r, eid) for r in index_rows(new)])
+    old_attrs = old["attrs"] if old is not None else {}
+    new_attrs = new["attrs"]
+    changed = [a for a in new_attrs if old_attrs.get(a) != new_attrs[a]]
+    gone = [a for a in old_attrs if a not in new_attrs]
+    # Only the index rows of the attributes that changed are rewritten. A path starts with
+    # its attribute's IRI, followed by a separator below " " when it goes deeper.
+    conn.executemany(
+        "DELETE FROM attrs WHERE eid = ? AND path >= ? AND path < ?",
+        [(eid, a, a + " ") for a in (*changed, *gone)],
+    )
+    if changed:
+        part = {"attrs": {a: new_attrs[a] for a in changed}}
+        conn.executemany(_INSERT_ATTR, [(tid, *r, eid) for r in index_rows(part)])
