@@ -51,7 +51,7 @@ class Settings:
     # History.
     temporal_max_instances: int = 1000
     # Notifications.
-    notify_timeout: float = 5.0
+    notify_timeout: float = 10.0
     notify_max_attempts: int = 8
     notify_backoff_base: float = 1.0
     notify_backoff_max: float = 300.0

@@ -36,7 +36,13 @@ class ThudoApp:
         self.store = store if store is not None else open_store(settings)
         contexts = ContextRegistry(settings, self.store)
         self.dispatcher = Dispatcher(settings, self.store, contexts, Matcher())
-        self.state = AppState(settings, self.store, contexts, self._subscriptions_changed)
+        self.state = AppState(
+            settings,
+            self.store,
+            contexts,
+            self._subscriptions_changed,
+            self.dispatcher.wait_settled,
+        )
         self.started = False
 
     async def _subscriptions_changed(self) -> None:

@@ -204,7 +204,9 @@ async def _update(call: Call) -> Response:
     success, results = await _apply(call, items, errors)
     for (entity_id, _), result in zip(items, results, strict=True):
         if isinstance(result, BadRequestData):
+            # Applied, but some attributes were kept: report it as an error, not a success.
             errors.append(_error_entry(entity_id, result))
+            success.remove(entity_id)
     if errors:
         return _result(call, success, errors)
     return call.no_content()

@@ -32,6 +32,10 @@ async def _nothing() -> None:
     return None
 
 
+async def _no_wait(tenant: str, sub_id: str) -> None:
+    return None
+
+
 @dataclass(slots=True)
 class AppState:
     """What every handler needs: settings, the store and the @context registry."""
@@ -41,6 +45,8 @@ class AppState:
     contexts: ContextRegistry
     #: Called after a subscription changed, so that matching uses it at once.
     subscriptions_changed: Callable[[], Awaitable[None]] = _nothing
+    #: Waits briefly for deliveries of a subscription that are under way.
+    deliveries_settled: Callable[[str, str], Awaitable[None]] = _no_wait
 
 
 def check_depth(value: Any, limit: int) -> None:

@@ -1,9 +1,4 @@
-"""Linked entity retrieval (clause 4.5.23, ``join=inline|flat`` with ``joinLevel``).
-
-The entities that relationships point to are fetched and either placed inside each
-relationship (``inline``: an ``entity`` member, or the whole value in the simplified
-form) or appended to the result (``flat``), down to ``joinLevel`` hops.
-"""
+"""Linked entity retrieval for the API: builds a Linker that reads from the store."""
 
 from __future__ import annotations
 
@@ -11,124 +6,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from thudo.api.call import Call
-from thudo.errors import BadRequestData
 from thudo.ngsild.jsonld import ActiveContext
-from thudo.ngsild.model import Entity, Instance
-from thudo.ngsild.render import RenderOptions, render_entity
+from thudo.ngsild.linking import Linker, parse_join
+from thudo.ngsild.model import Entity
 
-__all__ = ["JoinRequest", "join_request"]
-
-_MAX_LEVEL = 8
-_RELATIONSHIPS = ("Relationship", "ListRelationship")
-
-
-def _targets(inst: Instance) -> list[str]:
-    if inst.get("type") == "ListRelationship":
-        return [o["object"] for o in inst.get("objectList", []) if isinstance(o, dict)]
-    obj = inst.get("object")
-    return obj if isinstance(obj, list) else [obj] if isinstance(obj, str) else []
-
-
-class JoinRequest:
-    """A join asked for by ``join``/``joinLevel``, carried out with one entity cache."""
-
-    def __init__(self, call: Call, ctx: ActiveContext, mode: str, level: int) -> None:
-        self.call = call
-        self.ctx = ctx
-        self.mode = mode
-        self.level = level
-        self._cache: dict[str, Entity | None] = {}
-
-    async def _fetch(self, entity_id: str) -> Entity | None:
-        if entity_id not in self._cache:
-            self._cache[entity_id] = await self.call.store.get_entity(self.call.tenant, entity_id)
-        return self._cache[entity_id]
-
-    def _links(
-        self, entity: Entity, rendered: dict[str, Any], opts: RenderOptions
-    ) -> list[tuple[str, list[Instance]]]:
-        out = []
-        for iri, instances in entity["attrs"].items():
-            if self.ctx.compact(iri) not in rendered:
-                continue
-            chosen = [i for i in instances if i.get("type") in _RELATIONSHIPS]
-            if opts.dataset_ids is not None:
-                chosen = [i for i in chosen if i.get("datasetId") in opts.dataset_ids]
-            if chosen:
-                out.append((iri, chosen))
-        return out
-
-    async def inline(self, entity: Entity, opts: RenderOptions, depth: int = 0) -> dict[str, Any]:
-        """The entity rendered with its linked entities inside its relationships."""
-        rendered = render_entity(entity, self.ctx, opts)
-        if depth >= self.level:
-            return rendered
-        for iri, instances in self._links(entity, rendered, opts):
-            sub_opts = opts.for_linked(iri)
-            name = self.ctx.compact(iri)
-            linked: list[list[dict[str, Any]]] = []
-            for inst in instances:
-                found = []
-                for target in _targets(inst):
-                    target_entity = await self._fetch(target)
-                    if target_entity is not None:
-                        found.append(await self.inline(target_entity, sub_opts, depth + 1))
-                linked.append(found)
-            rendered[name] = _attach(rendered[name], linked, opts.fmt)
-        return rendered
-
-    async def flat(self, roots: list[Entity], opts: RenderOptions) -> list[dict[str, Any]]:
-        """The entities, followed by every entity they link to (once each)."""
-        out = [render_entity(e, self.ctx, opts) for e in roots]
-        seen = {e["id"] for e in roots}
-        frontier = list(zip(roots, out, [opts] * len(roots), strict=True))
-        for _ in range(self.level):
-            following = []
-            for entity, rendered, ent_opts in frontier:
-                for iri, instances in self._links(entity, rendered, ent_opts):
-                    sub_opts = ent_opts.for_linked(iri)
-                    for target in (t for inst in instances for t in _targets(inst)):
-                        target_entity = None if target in seen else await self._fetch(target)
-                        if target_entity is None:
-                            continue
-                        seen.add(target)
-                        linked = render_entity(target_entity, self.ctx, sub_opts)
-                        out.append(linked)
-                        following.append((target_entity, linked, sub_opts))
-            frontier = following
-        return out
-
-
-def _attach(value: Any, linked: list[list[dict[str, Any]]], fmt: str) -> Any:
-    """Put joined entities into a rendered attribute (one list per instance)."""
-    if fmt == "keyValues":
-        parts = [found[0] if len(found) == 1 else found for found in linked]
-        values = value if isinstance(value, list) and len(linked) > 1 else [value]
-        merged = [p if p else v for p, v in zip(parts, values, strict=False)]
-        return merged[0] if len(merged) == 1 else merged
-    items = value if isinstance(value, list) else [value]
-    for item, found in zip(items, linked, strict=False):
-        if found and isinstance(item, dict):
-            item["entity"] = found[0] if len(found) == 1 else found
-    return value
+__all__ = ["join_request"]
 
 
 def join_request(
     call: Call, ctx: ActiveContext, params: Mapping[str, Any] | None = None
-) -> JoinRequest | None:
+) -> Linker | None:
     """The join asked for by the ``join`` and ``joinLevel`` parameters, if any."""
     params = call.params if params is None else params
-    mode = params.get("join")
-    level_raw = params.get("joinLevel")
-    if level_raw is not None:
-        level_raw = str(level_raw)
-    if mode is None or mode == "@none":
+    found = parse_join(params.get("join"), params.get("joinLevel"))
+    if found is None:
         return None
-    if mode not in ("inline", "flat"):
-        raise BadRequestData(f"join must be inline, flat or @none, not {mode!r}")
-    level = 1
-    if level_raw is not None:
-        if not level_raw.isdigit() or not 1 <= int(level_raw) <= _MAX_LEVEL:
-            raise BadRequestData(f"joinLevel must be an integer from 1 to {_MAX_LEVEL}")
-        level = int(level_raw)
-    return JoinRequest(call, ctx, mode, level)
+
+    async def fetch(entity_id: str) -> Entity | None:
+        return await call.store.get_entity(call.tenant, entity_id)
+
+    return Linker(fetch, ctx, found[0], found[1])

@@ -11,12 +11,13 @@ from starlette.responses import Response
 
 from thudo.api import media
 from thudo.api.call import Call
-from thudo.api.linked import JoinRequest, join_request
+from thudo.api.linked import join_request
 from thudo.api.params import comma_list, flag, paging, render_options
 from thudo.api.representation import render_many
 from thudo.errors import BadRequestData, InvalidRequest, OperationNotSupported
 from thudo.ngsild.geoquery import GeoQuery, parse_geoq
 from thudo.ngsild.jsonld import ActiveContext
+from thudo.ngsild.linking import Linker
 from thudo.ngsild.model import Entity
 from thudo.ngsild.parse import expand_name
 from thudo.ngsild.patterns import check_pattern
@@ -157,16 +158,12 @@ async def _answer_page(
     value: Any,
     opts: Any,
     kind: str,
-    join: JoinRequest | None = None,
+    join: Linker | None = None,
 ) -> Response:
     page = await call.store.query_entities(call.tenant, sel)
     payload: Any
     if join is not None and kind != media.GEOJSON:
-        if join.mode == "inline":
-            payload = [await join.inline(e, opts) for e in page.entities]
-            payload = [p for p in payload if p]
-        else:
-            payload = [p for p in await join.flat(page.entities, opts) if p]
+        payload = await join.render(page.entities, opts)
     else:
         payload = render_many(call, page.entities, ctx, opts, kind)
     extra: dict[str, str] = {}

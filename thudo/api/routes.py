@@ -210,19 +210,21 @@ def _subscriptions(method: str, seg: list[str]) -> Route:
 _TEMPORAL_QUERY = _params(
     "id type idPattern attrs q scopeQ geoproperty georel geometry coordinates "
     "timerel timeAt endTimeAt timeproperty lastN options format aggrMethods "
-    "aggrPeriodDuration limit offset count local lang datasetId"
+    "aggrPeriodDuration limit offset count local lang datasetId pick omit orderBy"
 )
 _TEMPORAL_ONE = _params(
     "attrs timerel timeAt endTimeAt timeproperty lastN options format aggrMethods "
-    "aggrPeriodDuration lang local datasetId"
+    "aggrPeriodDuration lang local datasetId pick omit"
 )
 
 
 def _temporal(method: str, seg: list[str]) -> Route:
+    if len(seg) == 3 and seg[1] == "entityOperations" and seg[2] == "query":
+        return _pick(method, {"POST": (temporal.query_temporal_post, _TEMPORAL_POST_QUERY)}, ())
     if len(seg) < 2 or seg[1] != "entities":
         raise ResourceNotFound("no such resource under /temporal; use /temporal/entities")
     n = len(seg)
-    if n == 2 or (n == 3 and seg[2] == "" and method in ("GET", "POST")):
+    if n == 2 or (n == 3 and seg[2] == ""):
         return _pick(
             method,
             {
@@ -251,13 +253,15 @@ def _temporal(method: str, seg: list[str]) -> Route:
             {"DELETE": (temporal.delete_temporal_attr, frozenset({"datasetId", "deleteAll"}))},
             (eid, seg[4]),
         )
+    if method == "PATCH" and (not seg[4] or not seg[5]):
+        raise _not_allowed(method, "DELETE")
     return _pick(
         method,
         {
             "PATCH": (temporal.modify_temporal_instance, frozenset()),
             "DELETE": (temporal.delete_temporal_instance, frozenset()),
         },
-        (eid, seg[4], _nonempty(seg[5], "instanceId")),
+        (eid, _nonempty(seg[4], "attribute name"), _nonempty(seg[5], "instanceId")),
     )
 
 

@@ -32,13 +32,18 @@ def _path(sub_id: str) -> str:
     return "/ngsi-ld/v1/subscriptions/" + sub_id
 
 
-async def _jsonld_context(call: Call, body: dict[str, Any], value: Any) -> str:
-    """The @context URL notifications carry: ``jsonldContext`` if given, else the request's."""
+async def _jsonld_context(call: Call, body: dict[str, Any], value: Any) -> str | None:
+    """The ``jsonldContext`` member: as given, or a hosted copy of an inline or multi-URL
+    @context (clause 5.2.12). A single @context URL needs none."""
     given = body.get("jsonldContext")
     if given is not None:
         url = check_uri(given, "jsonldContext")
         await call.state.contexts.resolve(url)
         return url
+    if value is None or isinstance(value, str):
+        return None
+    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str):
+        return None
     return await call.context_url(value)
 
 
@@ -49,8 +54,10 @@ async def create_subscription(call: Call) -> Response:
         raise InvalidRequest("a subscription must be a JSON object")
     ctx, value = await call.body_context(body, kind)
     doc = parse_subscription(body, ctx, now_iso(), call.settings.max_geometry_points)
-    doc["jsonldContext"] = await _jsonld_context(call, body, value)
-    context = doc["jsonldContext"] if value is None else value
+    jsonld_context = await _jsonld_context(call, body, value)
+    if jsonld_context is not None:
+        doc["jsonldContext"] = jsonld_context
+    context = value if value is not None else None
     await call.store.save_subscription(SubscriptionRecord(call.tenant, doc, context), create=True)
     await call.state.subscriptions_changed()
     return call.no_content(201, {"Location": _path(doc["id"])})
@@ -92,14 +99,14 @@ def render_subscription(
     notification = dict(out["notification"])
     if "attributes" in notification:
         notification["attributes"] = _compact_names(notification["attributes"], terms, ctx)
-    notification.setdefault("format", "normalized")
-    notification["endpoint"] = {"accept": "application/json", **notification["endpoint"]}
     _add_stats(notification, stats)
     out["notification"] = notification
     return out
 
 
 def _add_stats(notification: dict[str, Any], stats: Any) -> None:
+    if stats.last_notification is None:
+        return  # nothing was attempted yet
     notification["timesSent"] = stats.times_sent
     if stats.times_failed:
         notification["timesFailed"] = stats.times_failed
@@ -120,6 +127,7 @@ async def retrieve_subscription(call: Call, sub_id: str) -> Response:
     kind = media.negotiate(call.request.headers.get("accept"), _OFFERED)
     check_uri(sub_id, "subscription id")
     ctx, value = await call.read_context()
+    await call.state.deliveries_settled(call.tenant, sub_id)
     rec = await call.store.get_subscription(call.tenant, sub_id)
     if rec is None:
         raise ResourceNotFound(f"subscription {sub_id!r} does not exist")
@@ -135,8 +143,27 @@ async def query_subscriptions(call: Call) -> Response:
     records, total = await call.store.list_subscriptions(call.tenant, limit, offset)
     sys_attrs = "sysAttrs" in options_set(call.params)
     payload = [render_subscription(r, ctx, sys_attrs) for r in records]
-    extra = {"NGSILD-Results-Count": str(total)} if flag(call.params, "count") else None
-    return await call.answer(payload, value, kind, extra=extra)
+    extra = {"NGSILD-Results-Count": str(total)} if flag(call.params, "count") else {}
+    links = _page_links(limit, offset, total)
+    response = await call.answer(payload, value, kind, extra=extra)
+    if links:
+        existing = response.headers.get("link")
+        response.headers["Link"] = ",".join([*([existing] if existing else []), *links])
+    return response
+
+
+def _page_links(limit: int, offset: int, total: int) -> list[str]:
+    """rel=prev/next links for paging through subscriptions (clause 5.5.9)."""
+    base = "/ngsi-ld/v1/subscriptions"
+    links = []
+    if offset > 0 and limit > 0:
+        prev = max(0, offset - limit)
+        links.append(f'<{base}?limit={limit}&offset={prev}>;rel="prev";type="application/ld+json"')
+    if limit > 0 and offset + limit < total:
+        links.append(
+            f'<{base}?limit={limit}&offset={offset + limit}>;rel="next";type="application/ld+json"'
+        )
+    return links
 
 
 async def update_subscription(call: Call, sub_id: str) -> Response:
@@ -150,7 +177,7 @@ async def update_subscription(call: Call, sub_id: str) -> Response:
     if rec is None:
         raise ResourceNotFound(f"subscription {sub_id!r} does not exist")
     doc = merge_subscription(rec.doc, body, ctx, now_iso(), call.settings.max_geometry_points)
-    if "jsonldContext" in body:
+    if body.get("jsonldContext") is not None:
         doc["jsonldContext"] = await _jsonld_context(call, body, value)
     rec.doc = doc
     await call.store.save_subscription(rec, create=False)

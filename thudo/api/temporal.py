@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from starlette.responses import Response
@@ -21,6 +22,7 @@ from thudo.ngsild.parse import (
     parse_scope,
     parse_types,
 )
+from thudo.ngsild.render import RenderOptions
 from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.temporal import (
     Aggregation,
@@ -88,9 +90,11 @@ async def create_temporal(call: Call) -> Response:
 
 def _mode(opts: set[str], params: Mapping[str, Any]) -> str:
     fmt = params.get("format")
-    if "aggregatedValues" in opts or fmt == "aggregatedValues":
+    if fmt in _TEMPORAL_FORMATS:
+        return str(fmt)  # format wins over options
+    if "aggregatedValues" in opts:
         return "aggregatedValues"
-    if "temporalValues" in opts or fmt == "temporalValues":
+    if "temporalValues" in opts:
         return "temporalValues"
     return "normalized"
 
@@ -102,36 +106,47 @@ async def _answer(
     value: Any,
     kind: str,
     count: int | None,
-    truncated: bool,
+    content_range: str | None,
     single: bool,
 ) -> Response:
-    opts_set = options_set(call.params) - {"temporalValues", "aggregatedValues"}
-    opts = render_options(call.params, ctx, opts_set)
+    opts = _render_options(call.params, ctx)
     mode = _mode(options_set(call.params), call.params)
     payload: Any = [render_temporal(e, ctx, opts, mode) for e in entities]
+    payload = [p for p in payload if p]
     if single:
+        if not payload:
+            raise ResourceNotFound("nothing of the temporal entity is left after pick/omit")
         payload = payload[0]
     extra: dict[str, str] = {}
     if count is not None:
         extra["NGSILD-Results-Count"] = str(count)
     status = 200
-    if truncated:
+    if content_range is not None:
         status = 206
-        extra["Content-Range"] = _content_range(entities)
+        extra["Content-Range"] = content_range
     return await call.answer(payload, value, kind, status, extra)
 
 
-def _content_range(entities: list[TemporalEntity]) -> str:
-    stamps: list[str] = [
-        s
-        for e in entities
-        for insts in e.attrs.values()
-        for i in insts
-        if isinstance(s := i.get("observedAt") or i.get("createdAt"), str)
-    ]
-    if not stamps:
-        return "date-time */*"
-    return f"date-time {min(stamps)}-{max(stamps)}/*"
+_TEMPORAL_FORMATS = ("temporalValues", "aggregatedValues")
+
+
+def _render_options(params: Mapping[str, Any], ctx: ActiveContext) -> RenderOptions:
+    """The rendering options; temporal formats are taken out before the common checks."""
+    opts = options_set(params) - set(_TEMPORAL_FORMATS)
+    plain = {k: v for k, v in params.items() if k != "format" or v not in _TEMPORAL_FORMATS}
+    return render_options(plain, ctx, opts)
+
+
+def check_temporal_options(params: Mapping[str, Any]) -> None:
+    """options/format problems are InvalidRequest (clause 6.3.x, checked first)."""
+    fmt = params.get("format")
+    allowed = (*_TEMPORAL_FORMATS, "normalized", "keyValues", "simplified", "concise")
+    if fmt is not None and fmt not in allowed:
+        raise InvalidRequest(f"format {fmt!r} is not one of {', '.join(allowed)}")
+    try:
+        options_set(params)
+    except BadRequestData as exc:
+        raise InvalidRequest(exc.detail) from None
 
 
 def _aggregation(call: Call, params: Mapping[str, Any]) -> Aggregation | None:
@@ -173,6 +188,7 @@ def _attr_names(raw: str | None, ctx: ActiveContext) -> frozenset[str] | None:
 async def query_temporal(call: Call) -> Response:
     """GET /temporal/entities."""
     kind = media.negotiate(call.request.headers.get("accept"), _OFFERED)
+    check_temporal_options(call.params)
     ctx, value = await call.read_context()
     return await _query(call, call.params, ctx, value, kind)
 
@@ -181,27 +197,33 @@ async def _query(
     call: Call, params: Mapping[str, Any], ctx: ActiveContext, value: Any, kind: str
 ) -> Response:
     time = parse_time_filter(params)
+    _render_options(params, ctx)
     type_param = params.get("type")
     types = parse_type_expr(type_param, ctx.expand) if type_param is not None else None
     sel = selection_from_params(call, {**params, "limit": params.get("limit", "100")}, ctx, types)
-    if sel.is_unfiltered and not flag(params, "local"):
-        raise BadRequestData("a temporal query needs at least one of type, attrs, id or idPattern")
-    if sel.q is not None or sel.geo is not None or sel.scope is not None:
-        sel = await _current_ids(call, sel)
-    entities, count, truncated = await call.store.temporal_query(
+    only_ids = sel.ids is not None and sel.types is None and sel.attrs is None and sel.q is None
+    if (sel.is_unfiltered or only_ids) and not flag(params, "local"):
+        raise BadRequestData("a temporal query needs at least one of type, attrs, q or idPattern")
+    order: tuple[str, ...] | None = None
+    if sel.q is not None or sel.geo is not None or sel.scope is not None or sel.order:
+        sel, order = await _current_ids(call, sel)
+    entities, count, content_range = await call.store.temporal_query(
         call.tenant, sel, time, call.settings.temporal_max_instances, _aggregation(call, params)
     )
-    return await _answer(call, entities, ctx, value, kind, count, truncated, single=False)
+    if order is not None:
+        rank = {entity_id: i for i, entity_id in enumerate(order)}
+        entities.sort(key=lambda e: rank.get(e.id, len(rank)))
+    return await _answer(call, entities, ctx, value, kind, count, content_range, single=False)
 
 
-async def _current_ids(call: Call, sel: EntitySelection) -> EntitySelection:
-    """q, geoQ and scopeQ select on the entities' current state (documented limitation)."""
-    from dataclasses import replace
-
+async def _current_ids(call: Call, sel: EntitySelection) -> tuple[EntitySelection, tuple[str, ...]]:
+    """q, geoQ, scopeQ and orderBy apply to the entities' current state; the history of
+    the entities found is then read (in that order)."""
     current = replace(sel, limit=call.settings.max_page_size, offset=0, count=False, attrs=None)
     page = await call.store.query_entities(call.tenant, current)
     ids = tuple(e["id"] for e in page.entities)
-    return replace(sel, ids=ids or ("urn:ngsi-ld:none",), q=None, geo=None, scope=None)
+    narrowed = replace(sel, ids=ids or ("urn:ngsi-ld:none",), q=None, geo=None, scope=None)
+    return replace(narrowed, order=()), ids
 
 
 async def query_temporal_post(call: Call) -> Response:
@@ -278,9 +300,13 @@ async def modify_temporal_instance(
         raise InvalidRequest("the payload must be a JSON object")
     ctx, _ = await call.body_context(body, kind)
     iri = expand_name(name, ctx)
-    attrs = _instances(body, ctx, call)
-    fragment = attrs.get(iri)
-    if not fragment or len(fragment) != 1:
+    members = {k: v for k, v in body.items() if k != "@context"}
+    if not any(k in members for k in ("type", "value", "object", "languageMap", "json", "vocab")):
+        # The instance wrapped under its attribute name.
+        members = members.get(name, members.get(iri, members))
+    opts = ParseOptions(max_attributes=call.settings.max_attributes)
+    fragment = parse_attribute(members, iri, name, ctx, now_iso(), opts)
+    if len(fragment) != 1:
         raise BadRequestData(f"the payload must hold exactly one instance of {name!r}")
     if not await call.store.temporal_modify_instance(
         call.tenant, entity_id, iri, instance_id, fragment[0]
@@ -294,6 +320,7 @@ async def delete_temporal_instance(
 ) -> Response:
     """DELETE /temporal/entities/{id}/attrs/{attrId}/{instanceId}."""
     check_uri(entity_id, "entity id")
+    check_uri(instance_id, "instanceId")
     ctx, _ = await call.read_context()
     iri = expand_name(name, ctx)
     if not await call.store.temporal_delete_instance(call.tenant, entity_id, iri, instance_id):

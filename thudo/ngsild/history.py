@@ -5,10 +5,12 @@ so the temporal API needs no separate component."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from thudo.ngsild.model import Entity, Instance
+from thudo.ngsild.model import VALUE_MEMBER, Entity, Instance, find_instance
+from thudo.ngsild.parse import NULL
 
-__all__ = ["HistoryRow", "history_rows"]
+__all__ = ["HistoryRow", "deletion_marker", "history_rows", "latest_state"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,5 +44,53 @@ def history_rows(before: Entity | None, after: Entity | None) -> list[HistoryRow
         for inst in instances:
             ds = inst.get("datasetId")
             if ds not in new:
-                rows.append(HistoryRow(iri, ds, {"type": inst.get("type", "Property")}, True))
+                rows.append(HistoryRow(iri, ds, deletion_marker(inst), True))
     return rows
+
+
+def deletion_marker(inst: Instance) -> Instance:
+    """The instance recorded when an attribute is deleted: its value is the NGSI-LD null."""
+    kind = inst.get("type", "Property")
+    member = VALUE_MEMBER.get(kind, "value")
+    null: Any = {"@none": NULL} if kind == "LanguageProperty" else NULL
+    marker: Instance = {"type": kind, member: null}
+    if inst.get("datasetId") is not None:
+        marker["datasetId"] = inst["datasetId"]
+    return marker
+
+
+def _stamp(inst: Instance) -> str:
+    return str(inst.get("observedAt") or "")
+
+
+def latest_state(
+    entity_id: str,
+    types: list[str] | None,
+    scope: list[str] | None,
+    attrs: dict[str, list[Instance]],
+    now: str,
+    current: Entity | None,
+) -> tuple[Entity, Any]:
+    """The current state after instances were added to the history: per attribute and
+    datasetId, the most recent instance (by observedAt) wins."""
+    entity: Entity = current or {
+        "id": entity_id,
+        "type": list(types or []),
+        "createdAt": now,
+        "attrs": {},
+    }
+    for t in types or ():
+        if t not in entity["type"]:
+            entity["type"].append(t)
+    if scope:
+        entity["scope"] = scope
+    for iri, instances in attrs.items():
+        target = entity["attrs"].setdefault(iri, [])
+        for inst in sorted(instances, key=_stamp):
+            j = find_instance(target, inst.get("datasetId"))
+            if j < 0:
+                target.append(dict(inst))
+            elif _stamp(inst) >= _stamp(target[j]):
+                target[j] = {**inst, "createdAt": target[j].get("createdAt", now)}
+    entity["modifiedAt"] = now
+    return entity, None

@@ -142,11 +142,16 @@ def _compile_geo(geo: dict[str, Any], expand: Any) -> GeoQuery:
     )
 
 
+def _datasets(instances: list[Any]) -> set[Any]:
+    return {i.get("datasetId") for i in instances}
+
+
 def _attr_changes(before: Entity, after: Entity) -> tuple[set[str], set[str], set[str]]:
+    """Created, updated and deleted attributes; losing an instance counts as a deletion."""
     old, new = before["attrs"], after["attrs"]
     created = {a for a in new if a not in old}
-    deleted = {a for a in old if a not in new}
-    updated = {a for a in new if a in old and new[a] != old[a]}
+    deleted = {a for a in old if a not in new or not _datasets(old[a]) <= _datasets(new[a])}
+    updated = {a for a in new if a in old and a not in deleted and new[a] != old[a]}
     return created, updated, deleted
 
 

@@ -67,10 +67,12 @@ def render_entity(entity: Entity, ctx: ActiveContext, opts: RenderOptions) -> di
             out["scope"] = scope[0] if len(scope) == 1 else scope
         else:
             out["id"] = entity["id"]
-    if opts.sys_attrs and opts.fmt != "keyValues":
+    if opts.sys_attrs:
         for key in _SYS:
             if key in entity:
                 out[key] = entity[key]
+    if "deletedAt" in entity:
+        out["deletedAt"] = entity["deletedAt"]
     for iri, instances in entity["attrs"].items():
         if not _keep(iri, opts):
             continue
@@ -94,8 +96,12 @@ def render_attribute(instances: list[Instance], ctx: ActiveContext, opts: Render
         if not chosen:
             return None
     if opts.fmt == "keyValues":
-        values = [_simple_value(i, ctx, opts) for i in chosen]
-        return values[0] if len(values) == 1 else values
+        if len(chosen) == 1:
+            return _simple_value(chosen[0], ctx, opts)
+        # Several instances: keyed by datasetId, the default one under @none (clause 4.5.4).
+        return {
+            "dataset": {i.get("datasetId", "@none"): _simple_value(i, ctx, opts) for i in chosen}
+        }
     parts = [_render_instance(i, ctx, opts, opts.fmt == "concise") for i in chosen]
     return parts[0] if len(parts) == 1 else parts
 

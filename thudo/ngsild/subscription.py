@@ -11,6 +11,7 @@ import re
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 from thudo.errors import BadRequestData
 from thudo.ngsild.geoquery import parse_geoq
@@ -242,8 +243,10 @@ def _validate_field(
     elif key == "q":
         if not isinstance(value, str):
             raise BadRequestData("q must be a string")
-        parse_q(value, record)
-        out[key] = value
+        # Clients often send q as they would in a URL, percent-encoded.
+        text = unquote(value) if "%" in value else value
+        parse_q(text, record)
+        out[key] = text
     elif key == "scopeQ":
         if not isinstance(value, str):
             raise BadRequestData("scopeQ must be a string")
@@ -267,6 +270,12 @@ def _validate_field(
         out[key] = value
     elif key == "notification":
         out[key] = _notification(value, record)
+    elif key == "datasetId":
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if v != "@none":
+                check_uri(v, "datasetId")
+        out[key] = value
     elif key == "csf":
         raise BadRequestData("csf needs context source registrations, which are not supported")
 
@@ -291,7 +300,7 @@ def parse_subscription(
         raise BadRequestData("a subscription must be a JSON object")
     if body.get("type") != "Subscription":
         raise BadRequestData('a subscription needs "type": "Subscription"')
-    sub_id = body.get("id") or f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
+    sub_id = body["id"] if "id" in body else f"urn:ngsi-ld:Subscription:{uuid.uuid4()}"
     out: dict[str, Any] = {"id": check_uri(sub_id, "subscription id"), "type": "Subscription"}
     record = _Recorder(ctx)
     _fill(body, out, record, now, max_points)
@@ -300,7 +309,6 @@ def parse_subscription(
     if "notification" not in out:
         raise BadRequestData("a subscription needs a notification member")
     _check_timing(out)
-    out.setdefault("isActive", True)
     out["_terms"] = record.terms
     out["createdAt"] = now
     out["modifiedAt"] = now

@@ -20,6 +20,7 @@ __all__ = [
     "Aggregation",
     "TemporalEntity",
     "TimeFilter",
+    "cut_to_range",
     "parse_aggregation",
     "parse_duration",
     "parse_time_filter",
@@ -159,6 +160,7 @@ class TemporalEntity:
     deleted_at: str | None = None
     attrs: dict[str, list[Instance]] = field(default_factory=dict)
     aggregates: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    truncated: bool = False
 
 
 def _simplified(instances: list[Instance], ctx: ActiveContext) -> list[dict[str, Any]]:
@@ -173,7 +175,7 @@ def _simplified(instances: list[Instance], ctx: ActiveContext) -> list[dict[str,
         obj: dict[str, Any] = {
             "type": kind,
             _VALUES_KEY.get(kind, "values"): [
-                [i.get(member), i.get("observedAt", i.get("modifiedAt"))] for i in group
+                [_simple(kind, member, i.get(member), ctx), _when(i)] for i in group
             ],
         }
         if ds is not None:
@@ -182,13 +184,31 @@ def _simplified(instances: list[Instance], ctx: ActiveContext) -> list[dict[str,
     return out
 
 
+def _when(inst: Instance) -> Any:
+    return inst.get("observedAt") or inst.get("deletedAt") or inst.get("modifiedAt")
+
+
+def _simple(kind: str, member: str, value: Any, ctx: ActiveContext) -> Any:
+    """One value of temporalValues: wrapped in its member for the newer attribute types."""
+    if kind in ("LanguageProperty", "JsonProperty", "VocabProperty", "ListRelationship"):
+        if kind == "VocabProperty" and value != "urn:ngsi-ld:null":
+            value = (
+                [ctx.compact(v) for v in value] if isinstance(value, list) else ctx.compact(value)
+            )
+        return {member: value}
+    return value
+
+
 def render_temporal(
     entity: TemporalEntity, ctx: ActiveContext, opts: RenderOptions, mode: str
 ) -> dict[str, Any]:
     """A temporal entity as normalized, temporalValues or aggregatedValues."""
-    out: dict[str, Any] = {"id": entity.id}
+    out: dict[str, Any] = {}
+    if _keep_member("id", opts):
+        out["id"] = entity.id
     types = [ctx.compact(t) for t in entity.types]
-    out["type"] = types[0] if len(types) == 1 else types
+    if _keep_member("type", opts):
+        out["type"] = types[0] if len(types) == 1 else types
     if entity.scope:
         out["scope"] = entity.scope[0] if len(entity.scope) == 1 else entity.scope
     if opts.sys_attrs and entity.created_at:
@@ -199,7 +219,16 @@ def render_temporal(
             out[ctx.compact(iri)] = groups[0] if len(groups) == 1 else groups
         return out
     for iri, instances in entity.attrs.items():
+        if opts.dataset_ids is not None:
+            instances = [i for i in instances if i.get("datasetId") in opts.dataset_ids]
+            if not instances and not entity.truncated:
+                continue
         name = ctx.compact(iri)
+        if not _keep_member(iri, opts):
+            continue
+        if not instances:
+            out[name] = {"type": "Property", "values": []} if mode == "temporalValues" else []
+            continue
         if mode == "temporalValues":
             parts = _simplified(instances, ctx)
             out[name] = parts[0] if len(parts) == 1 else parts
@@ -209,9 +238,68 @@ def render_temporal(
     return out
 
 
+def _keep_member(name: str, opts: RenderOptions) -> bool:
+    if opts.pick is not None and name not in opts.pick:
+        return False
+    return not (opts.omit is not None and name in opts.omit)
+
+
 def stddev(count: int, total: float, sumsq: float) -> float:
     """Population standard deviation from count, sum and sum of squares."""
     if count == 0:
         return 0.0
     mean = total / count
     return math.sqrt(max(0.0, sumsq / count - mean * mean))
+
+
+def _ts(inst: Instance, prop: str) -> str:
+    raw = inst.get(prop) if prop != "observedAt" else inst.get("observedAt")
+    return normalize_datetime(str(raw)) or "" if raw else ""
+
+
+def _display(stamp: str) -> str:
+    """A normalized time stamp without needless fractional zeros."""
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    frac = frac.rstrip("0")
+    return head + ("." + frac if frac else "") + "Z"
+
+
+def cut_to_range(
+    entities: list[TemporalEntity], truncated: list[tuple[int, str]], time: TimeFilter
+) -> str:
+    """Trim every attribute to the range covered by the truncated ones (clause 6.3.10) and
+    return the Content-Range header, ``date-time <start>-<end>/<size>``.
+
+    Without lastN the range runs forward from the start and ends at the earliest last
+    instance kept among the truncated attributes; with lastN it runs backwards.
+    """
+    prop = time.timeproperty
+    kept_edges = []
+    for index, attr in truncated:
+        instances = entities[index].attrs[attr]
+        edge = instances[-1] if time.last_n is None else instances[0]
+        kept_edges.append(_ts(edge, prop))
+    end = min(kept_edges) if time.last_n is None else max(kept_edges)
+    for entity in entities:
+        entity.truncated = True
+        for attr, instances in entity.attrs.items():
+            if time.last_n is None:
+                entity.attrs[attr] = [i for i in instances if _ts(i, prop) <= end]
+            else:
+                entity.attrs[attr] = [i for i in instances if _ts(i, prop) >= end]
+    returned = [_ts(i, prop) for e in entities for insts in e.attrs.values() for i in insts]
+    start = _range_start(time, returned)
+    size = "*" if time.last_n is None else str(time.last_n)
+    return f"date-time {_display(start)}-{_display(end)}/{size}"
+
+
+def _range_start(time: TimeFilter, returned: list[str]) -> str:
+    if time.last_n is None:
+        if time.timerel in ("after", "between") and time.time_at:
+            return time.time_at
+        return min(returned) if returned else ""
+    if time.timerel == "before" and time.time_at:
+        return time.time_at
+    if time.timerel == "between" and time.end_time_at:
+        return time.end_time_at
+    return max(returned) if returned else ""

@@ -63,6 +63,20 @@ class Dispatcher:
         self._mqtt = MqttSender(settings.notify_timeout)
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._busy: dict[tuple[str, str], int] = {}
+        self._settled = asyncio.Condition()
+
+    async def wait_settled(self, tenant: str, sub_id: str, timeout: float = 1.0) -> None:
+        """Wait (a little) for deliveries of a subscription that are under way, so that
+        reading the subscription right after a notification shows its outcome."""
+        key = (tenant, sub_id)
+        if not self._busy.get(key):
+            return
+        async with self._settled:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._settled.wait_for(lambda: not self._busy.get(key)), timeout
+                )
 
     async def start(self) -> None:
         """Load the subscriptions and start the background tasks."""
@@ -123,14 +137,24 @@ class Dispatcher:
         if not batch:
             return False
         records: dict[tuple[str, str], SubscriptionRecord | None] = {}
-        for item in batch:
-            key = (item.tenant, item.sub_id)
-            if key not in records:
-                records[key] = await self._subscription(item.tenant, item.sub_id)
-        outcomes = await asyncio.gather(
-            *(self._deliver(item, records[(item.tenant, item.sub_id)]) for item in batch)
-        )
-        await self.store.settle_notifications(list(outcomes))
+        keys = [(item.tenant, item.sub_id) for item in batch]
+        for key in keys:
+            self._busy[key] = self._busy.get(key, 0) + 1
+        try:
+            for key in keys:
+                if key not in records:
+                    records[key] = await self._subscription(*key)
+            outcomes = await asyncio.gather(
+                *(self._deliver(item, records[key]) for item, key in zip(batch, keys, strict=True))
+            )
+            await self.store.settle_notifications(list(outcomes))
+        finally:
+            for key in keys:
+                self._busy[key] -= 1
+                if not self._busy[key]:
+                    del self._busy[key]
+            async with self._settled:
+                self._settled.notify_all()
         return len(batch) == limit
 
     async def _subscription(self, tenant: str, sub_id: str) -> SubscriptionRecord | None:
@@ -155,9 +179,11 @@ class Dispatcher:
             return DeliveryOutcome(item.nid, True, now)
         endpoint = rec.doc["notification"]["endpoint"]
         try:
-            ctx_url = await self._context_url(rec)
-            ctx = await self.contexts.resolve(rec.context)
-            body = notification_body(rec.doc, [item], ctx, ctx_url, now)
+            ctx_url = self._context_url(rec)
+            ctx = await self.contexts.resolve(ctx_url if ctx_url is not None else rec.context)
+            body = await notification_body(
+                rec.doc, [item], ctx, ctx_url, now, self._fetcher(item.tenant)
+            )
             sender = self._mqtt if endpoint["uri"].startswith("mqtt") else self._http
             async with self._limit(endpoint["uri"]):
                 await sender.send(endpoint, body, ctx_url, item.tenant)
@@ -166,9 +192,22 @@ class Dispatcher:
         self.counters.sent += 1
         return DeliveryOutcome(item.nid, True, now)
 
-    async def _context_url(self, rec: SubscriptionRecord) -> str | None:
+    @staticmethod
+    def _context_url(rec: SubscriptionRecord) -> str | None:
+        """The @context URL notifications name: jsonldContext, or the single @context URL."""
         url = rec.doc.get("jsonldContext")
-        return url if isinstance(url, str) else None
+        if isinstance(url, str):
+            return url
+        ctx = rec.context
+        if isinstance(ctx, list) and len(ctx) == 1:
+            ctx = ctx[0]
+        return ctx if isinstance(ctx, str) else None
+
+    def _fetcher(self, tenant: str) -> Any:
+        async def fetch(entity_id: str) -> Any:
+            return await self.store.get_entity(tenant, entity_id)
+
+        return fetch
 
     def _failure(
         self, item: PendingNotification, now: str, error: str, permanent: bool

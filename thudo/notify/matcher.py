@@ -67,11 +67,8 @@ class Matcher:
             if found is None or self._throttled(tenant, sub.id, sub.throttling):
                 continue
             trigger, attrs = found
-            out.append(
-                Outbound(
-                    sub.id, entity["id"], trigger, _payload(sub.show_changes, before, entity, attrs)
-                )
-            )
+            payload = _payload(sub.show_changes, trigger, before, after, attrs)
+            out.append(Outbound(sub.id, entity["id"], trigger, payload))
         return out
 
     def _throttled(self, tenant: str, sub_id: str, throttling: float | None) -> bool:
@@ -86,14 +83,33 @@ class Matcher:
         return False
 
 
+def _removed(before: Entity, after: Entity | None, attr: str) -> list[Any]:
+    """The instances of an attribute that the change removed."""
+    old = before["attrs"].get(attr, [])
+    if after is None or attr not in after["attrs"]:
+        return list(old)
+    kept = {i.get("datasetId") for i in after["attrs"][attr]}
+    return [i for i in old if i.get("datasetId") not in kept]
+
+
 def _payload(
-    show_changes: bool, before: Entity | None, entity: Entity, attrs: frozenset[str]
+    show_changes: bool,
+    trigger: str,
+    before: Entity | None,
+    after: Entity | None,
+    attrs: frozenset[str],
 ) -> dict[str, Any]:
-    payload: dict[str, Any] = {"entity": entity, "attrs": sorted(attrs)}
-    if before is not None and entity is not before:
-        deleted = [a for a in attrs if a not in entity["attrs"] and a in before["attrs"]]
-        if deleted:
-            payload["deleted"] = {a: before["attrs"][a] for a in deleted}
-        if show_changes:
-            payload["previous"] = {a: before["attrs"][a] for a in attrs if a in before["attrs"]}
+    entity = after if after is not None else before
+    assert entity is not None
+    payload: dict[str, Any] = {"entity": entity, "attrs": sorted(attrs), "at": now_iso()}
+    if before is None:
+        return payload
+    if after is None:
+        payload["entity_deleted"] = True
+    if trigger == "attributeDeleted":
+        payload["deleted"] = {a: _removed(before, after, a) for a in attrs}
+    if trigger == "entityDeleted" and show_changes:
+        payload["deleted"] = dict(before["attrs"])
+    if show_changes:
+        payload["previous"] = {a: before["attrs"][a] for a in before["attrs"]}
     return payload

@@ -305,8 +305,9 @@ class Store(abc.ABC):
         time: TimeFilter,
         instance_limit: int,
         aggregation: Aggregation | None = None,
-    ) -> tuple[list[TemporalEntity], int | None, bool]:
-        """Temporal entities with their instances (or aggregates); True when cut short."""
+    ) -> tuple[list[TemporalEntity], int | None, str | None]:
+        """Temporal entities with their instances (or aggregates), and the Content-Range
+        when the instance limit cut the answer short (clause 6.3.10)."""
 
     @abc.abstractmethod
     async def temporal_append(

@@ -7,6 +7,7 @@ for writes, a reader connection for reads.
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
 import orjson
@@ -49,9 +50,12 @@ def save_subscription(
     doc = orjson.dumps(rec.doc)
     context = orjson.dumps(rec.context)
     if create:
+        # A periodic subscription first fires one interval after its creation.
+        interval = rec.doc.get("timeInterval") or 0
         cur = conn.execute(
-            "INSERT OR IGNORE INTO subscriptions (tenant, id, doc, context) VALUES (?, ?, ?, ?)",
-            (tid, rec.doc["id"], doc, context),
+            "INSERT OR IGNORE INTO subscriptions (tenant, id, doc, context, next_due)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (tid, rec.doc["id"], doc, context, time.time() + interval),
         )
     else:
         cur = conn.execute(

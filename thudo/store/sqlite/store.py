@@ -26,9 +26,10 @@ from thudo.errors import (
     ResourceNotFound,
     ServiceUnavailable,
 )
+from thudo.ngsild.history import latest_state
 from thudo.ngsild.model import Entity, Instance
 from thudo.ngsild.selection import EntitySelection
-from thudo.ngsild.temporal import Aggregation, TemporalEntity
+from thudo.ngsild.temporal import Aggregation, TemporalEntity, cut_to_range
 from thudo.ngsild.temporal import TimeFilter as TemporalTime
 from thudo.ngsild.validate import now_iso
 from thudo.ngsild.values import K_ATTR, geo_values, index_rows
@@ -182,7 +183,14 @@ class SqliteStore(Store):
                 out.append(exc)
         return out
 
-    def _apply(self, tenant: str, entity_id: str, fn: Change, conn: sqlite3.Connection) -> Any:
+    def _apply(
+        self,
+        tenant: str,
+        entity_id: str,
+        fn: Change,
+        conn: sqlite3.Connection,
+        history: bool = True,
+    ) -> Any:
         tid = self._tenant_for_write(conn, tenant)
         row = conn.execute(
             "SELECT eid, doc FROM entities WHERE tenant = ? AND id = ?", (tid, entity_id)
@@ -203,8 +211,8 @@ class SqliteStore(Store):
                 _update(conn, tid, row[0], current, new)
         after = new if isinstance(new, dict) else None
         before = orjson.loads(row[1]) if row is not None else None
-        now = now_iso()
-        temporal.record_change(conn, tid, before, after, now)
+        if history:
+            temporal.record_change(conn, tid, before, after, now_iso())
         self._notify(conn, tid, tenant, before, after, types)
         return result
 
@@ -499,8 +507,8 @@ class SqliteStore(Store):
         time: TemporalTime,
         instance_limit: int,
         aggregation: Aggregation | None = None,
-    ) -> tuple[list[TemporalEntity], int | None, bool]:
-        found: tuple[list[TemporalEntity], int | None, bool] = await self._read(
+    ) -> tuple[list[TemporalEntity], int | None, str | None]:
+        found: tuple[list[TemporalEntity], int | None, str | None] = await self._read(
             self._temporal_query, tenant, sel, time, instance_limit, aggregation
         )
         return found
@@ -512,7 +520,7 @@ class SqliteStore(Store):
         time: TemporalTime,
         instance_limit: int,
         aggregation: Aggregation | None,
-    ) -> tuple[list[TemporalEntity], int | None, bool]:
+    ) -> tuple[list[TemporalEntity], int | None, str | None]:
         conn = self._reader()
         tid = self._tenant_for_read(conn, tenant)
         if sel.ids is not None and len(sel.ids) == 1 and sel.types is None and sel.attrs is None:
@@ -521,8 +529,8 @@ class SqliteStore(Store):
         else:
             entities, count = temporal.select_entities(conn, tid, sel, time)
         attrs = sorted(sel.attrs) if sel.attrs is not None else None
-        cut = False
-        for entity in entities:
+        cut: list[tuple[int, str]] = []
+        for index, entity in enumerate(entities):
             if aggregation is not None:
                 entity.aggregates = temporal.aggregate(
                     conn, tid, entity.id, attrs, time, aggregation
@@ -531,8 +539,8 @@ class SqliteStore(Store):
                 entity.attrs, truncated = temporal.instances(
                     conn, tid, entity.id, attrs, time, instance_limit
                 )
-                cut = cut or truncated
-        return entities, count, cut
+                cut.extend((index, a) for a in sorted(truncated))
+        return entities, count, cut_to_range(entities, cut, time) if cut else None
 
     async def temporal_append(
         self,
@@ -546,14 +554,25 @@ class SqliteStore(Store):
             tid = self._tenant_for_write(conn, tenant)
             if types is None and not temporal.entity_exists(conn, tid, entity_id):
                 raise ResourceNotFound(f"temporal entity {entity_id!r} does not exist")
-            return temporal.append_instances(conn, tid, entity_id, types, scope, attrs, now_iso())
+            now = now_iso()
+            created = temporal.append_instances(conn, tid, entity_id, types, scope, attrs, now)
+            # The core entity follows its history: it holds the latest instances.
+            change = functools.partial(latest_state, entity_id, types, scope, attrs, now)
+            self._apply(tenant, entity_id, change, conn, history=False)
+            return created
 
         created: bool = await self._writer.submit(job)
         return created
 
     async def temporal_delete(self, tenant: str, entity_id: str) -> bool:
         def job(conn: sqlite3.Connection) -> bool:
-            return temporal.delete_entity(conn, self._tenant_for_read(conn, tenant), entity_id)
+            tid = self._tenant_for_read(conn, tenant)
+            row = conn.execute(
+                "SELECT eid FROM entities WHERE tenant = ? AND id = ?", (tid, entity_id)
+            ).fetchone()
+            if row is not None:
+                _delete_rows(conn, row[0])
+            return temporal.delete_entity(conn, tid, entity_id) or row is not None
 
         deleted: bool = await self._writer.submit(job)
         return deleted
@@ -656,9 +675,7 @@ def _delete_rows(conn: sqlite3.Connection, eid: int) -> None:
     _delete_geo(conn, eid)
 
 
-def _update(
-    conn: sqlite3.Connection, tid: int, eid: int, old: Entity | None, new: Entity
-) -> None:
+def _update(conn: sqlite3.Connection, tid: int, eid: int, old: Entity | None, new: Entity) -> None:
     conn.execute(
         "UPDATE entities SET modified_at = ?, doc = ? WHERE eid = ?",
         (new["modifiedAt"], orjson.dumps(new), eid),

@@ -116,11 +116,10 @@ def record_change(
 ) -> None:
     """Record what a core change did to the entity's history."""
     if after is None:
+        # Deleting an entity deletes its history (the delete_temporal_on_core_delete
+        # convention of the ETSI conformance suite).
         if before is not None:
-            conn.execute(
-                "UPDATE tentities SET deleted_at = ?, modified_at = ? WHERE tenant = ? AND id = ?",
-                (now, now, tid, before["id"]),
-            )
+            delete_entity(conn, tid, before["id"])
         return
     if (
         before is None
@@ -149,6 +148,12 @@ def append_instances(
     if types is not None:
         created = _save_entity(conn, tid, entity_id, types, scope, now)
     rows = [_row(tid, entity_id, a, i, now, False) for a, insts in attrs.items() for i in insts]
+    # An instance with the same attribute, datasetId and observedAt replaces the old one.
+    conn.executemany(
+        "DELETE FROM tinstances WHERE tenant = ? AND entity_id = ? AND attr = ?"
+        " AND dataset_id = ? AND observed_at = ?",
+        [(r[0], r[1], r[2], r[3], r[5]) for r in rows if r[5] is not None],
+    )
     conn.executemany(_INSERT, rows)
     return created
 
@@ -336,8 +341,9 @@ def instances(
     attrs: Sequence[str] | None,
     time: TimeFilter,
     limit: int,
-) -> tuple[dict[str, list[Instance]], bool]:
-    """Instances by attribute, oldest first; True when ``limit`` cut some off."""
+) -> tuple[dict[str, list[Instance]], set[str]]:
+    """Instances by attribute, oldest first, at most ``limit`` each (the most recent ones
+    with lastN); also the attributes that the limit cut short."""
     column = _TIME_COLUMN[time.timeproperty]
     time_sql, time_params = _time_sql(time)
     sql = f"SELECT attr, doc FROM tinstances WHERE tenant = ? AND entity_id = ? AND {time_sql}"
@@ -354,13 +360,13 @@ def instances(
     order = "DESC" if time.last_n is not None else "ASC"
     sql += f" ORDER BY attr, coalesce({column}, created_at) {order}, iid {order}"
     out: dict[str, list[Instance]] = {}
-    truncated = False
+    truncated: set[str] = set()
     for attr, doc in conn.execute(sql, params):
         bucket = out.setdefault(attr, [])
         if time.last_n is not None and len(bucket) >= time.last_n:
             continue
         if len(bucket) >= limit:
-            truncated = True
+            truncated.add(attr)
             continue
         bucket.append(orjson.loads(doc))
     if time.last_n is not None:
@@ -443,5 +449,7 @@ def _period(origin: str, index: int, period_s: float | None, time: TimeFilter) -
 
 
 def _fmt(stamp: Any) -> str:
-    text: str = stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
-    return text
+    text: str = stamp.strftime("%Y-%m-%dT%H:%M:%S")
+    if stamp.microsecond:
+        text += f".{stamp.microsecond:06d}".rstrip("0")
+    return text + "Z"
