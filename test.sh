@@ -5,7 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+"${pip[@]}" -e '.[test]'
+# ngsildclient pins an old httpx but runs with the current one: its needs come separately.
+"${pip[@]}" --no-deps 'ngsildclient==0.5.2'
+"${pip[@]}" -r tests/requirements-client.txt
 .venv/bin/ruff format --check thudo tests benchmarks
 .venv/bin/ruff check thudo tests benchmarks
 .venv/bin/mypy thudo

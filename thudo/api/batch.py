@@ -201,12 +201,9 @@ async def _update(call: Call) -> Response:
         return entity_id, change
 
     items, errors = await _parse_all(call, build)
-    success, results = await _apply(call, items, errors)
-    for (entity_id, _), result in zip(items, results, strict=True):
-        if isinstance(result, BadRequestData):
-            # Applied, but some attributes were kept: report it as an error, not a success.
-            errors.append(_error_entry(entity_id, result))
-            success.remove(entity_id)
+    # An entity whose attributes were kept (noOverwrite) is applied, and reported among
+    # the errors with the names it kept: _apply files NgsiError results there.
+    success, _ = await _apply(call, items, errors)
     if errors:
         return _result(call, success, errors)
     return call.no_content()

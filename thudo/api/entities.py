@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from starlette.responses import Response
 
@@ -35,8 +36,8 @@ __all__ = [
 
 
 def entity_path(entity_id: str) -> str:
-    """The Location of an entity."""
-    return "/ngsi-ld/v1/entities/" + entity_id
+    """The Location of an entity (the id percent-encoded where a path needs it)."""
+    return "/ngsi-ld/v1/entities/" + quote(entity_id, safe=":@!$&'()*+,;=-._~")
 
 
 def check_entity_id(entity_id: str) -> str:

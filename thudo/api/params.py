@@ -9,9 +9,10 @@ from starlette.datastructures import QueryParams
 from thudo.config import Settings
 from thudo.errors import BadRequestData, InvalidRequest, TooManyResults
 from thudo.ngsild.jsonld import ActiveContext
-from thudo.ngsild.parse import expand_name
+from thudo.ngsild.parse import expand_name, expand_type
 from thudo.ngsild.projection import Projection, expand_projection, parse_projection
 from thudo.ngsild.render import RenderOptions
+from thudo.ngsild.typeexpr import TypeExpr, parse_type_expr
 
 __all__ = [
     "check_known",
@@ -21,6 +22,7 @@ __all__ = [
     "paging",
     "projection",
     "render_options",
+    "type_expression",
 ]
 
 _FORMATS = {
@@ -180,6 +182,14 @@ def _int(params: Mapping[str, str], name: str, default: int) -> int:
     if raw is None:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise InvalidRequest(f"{name} must be an integer, got {raw!r}") from None
+    if not -(2**31) < value < 2**31:
+        raise BadRequestData(f"{name} {raw!r} is out of range")
+    return value
+
+
+def type_expression(text: str, ctx: ActiveContext) -> TypeExpr:
+    """A type expression (clause 4.17) with every name checked (clause 4.6.2) and expanded."""
+    return parse_type_expr(text, lambda name: expand_type(name, ctx))

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from thudo.api import media
 from thudo.api.call import Call
 from thudo.api.linked import join_request
-from thudo.api.params import comma_list, flag, paging, render_options
+from thudo.api.params import comma_list, flag, paging, render_options, type_expression
 from thudo.api.representation import render_many
 from thudo.errors import BadRequestData, InvalidRequest, OperationNotSupported
 from thudo.ngsild.geoquery import GeoQuery, parse_geoq
@@ -25,7 +25,7 @@ from thudo.ngsild.qlang import MEMBER_NAMES, parse_q
 from thudo.ngsild.render import LOCATION
 from thudo.ngsild.scopeq import parse_scope_q
 from thudo.ngsild.selection import EntitySelection
-from thudo.ngsild.typeexpr import TypeAny, TypeExpr, parse_type_expr
+from thudo.ngsild.typeexpr import TypeAny, TypeExpr
 from thudo.ngsild.validate import check_uri, now_iso
 from thudo.ngsild.values import q_path
 from thudo.store.base import DELETE, Outcome
@@ -132,7 +132,7 @@ async def query_entities(call: Call) -> Response:
     ctx, value = await call.read_context()
     opts = render_options(params, ctx)
     type_param = params.get("type")
-    types = parse_type_expr(type_param, ctx.expand) if type_param is not None else None
+    types = type_expression(type_param, ctx) if type_param is not None else None
     sel = selection_from_params(call, params, ctx, types)
     unfiltered = sel.is_unfiltered or (sel.ids is not None and _only_ids(sel))
     if unfiltered and not flag(params, "local"):
@@ -262,7 +262,7 @@ def _entity_selectors(
         if not isinstance(sel, dict):
             raise BadRequestData("each EntitySelector must be an object")
         if isinstance(sel.get("type"), str):
-            types.append(parse_type_expr(sel["type"], ctx.expand))
+            types.append(type_expression(sel["type"], ctx))
         elif sel.get("type") is not None:
             raise BadRequestData("EntitySelector type must be a string")
         if sel.get("id") is not None:
@@ -284,7 +284,7 @@ async def purge_entities(call: Call) -> Response:
         raise BadRequestData("keep and drop cannot be used together")
     ctx, _ = await call.read_context()
     type_param = params.get("type")
-    types = parse_type_expr(type_param, ctx.expand) if type_param is not None else None
+    types = type_expression(type_param, ctx) if type_param is not None else None
     sel = selection_from_params(call, {**dict(params), "limit": "0"}, ctx, types)
     if sel.is_unfiltered and not flag(params, "local"):
         raise BadRequestData("purge needs at least one of id, type, q, scopeQ or local=true")

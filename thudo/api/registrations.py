@@ -13,12 +13,12 @@ from starlette.responses import Response
 
 from thudo.api import media
 from thudo.api.call import Call
-from thudo.api.params import comma_list, flag, paging
+from thudo.api.params import comma_list, flag, paging, type_expression
 from thudo.errors import InvalidRequest, OperationNotSupported, ResourceNotFound
 from thudo.ngsild.jsonld import ActiveContext
 from thudo.ngsild.parse import expand_name
 from thudo.ngsild.registration import matches_registration, merge_registration, parse_registration
-from thudo.ngsild.typeexpr import TypeAll, TypeAny, TypeExpr, TypeName, parse_type_expr
+from thudo.ngsild.typeexpr import TypeAll, TypeAny, TypeExpr, TypeName
 from thudo.ngsild.validate import check_uri, now_iso
 
 __all__ = [
@@ -101,7 +101,7 @@ async def query_registrations(call: Call) -> Response:
     params = call.params
     ids = set(comma_list(params.get("id"))) or None
     type_param = params.get("type")
-    types = _type_names(parse_type_expr(type_param, ctx.expand)) if type_param else None
+    types = _type_names(type_expression(type_param, ctx)) if type_param else None
     attrs_raw = comma_list(params.get("attrs"))
     attrs = {expand_name(a, ctx) for a in attrs_raw} or None
     limit, offset = paging(params, call.settings)

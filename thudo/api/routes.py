@@ -144,6 +144,8 @@ def _entities(method: str, seg: list[str]) -> Route:
 
 
 def _entity_operations(method: str, seg: list[str]) -> Route:
+    if len(seg) == 3 and seg[2] == "":
+        seg = seg[:2]  # a trailing slash, as some clients send
     if len(seg) != 2 or not seg[1]:
         raise ResourceNotFound("use /entityOperations/create|upsert|update|merge|delete|query")
     if seg[1] == "query":

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from thudo.api import media
 from thudo.api.call import Call
-from thudo.api.params import comma_list, flag, options_set, render_options
+from thudo.api.params import comma_list, flag, options_set, render_options, type_expression
 from thudo.api.query import selection_from_params
 from thudo.errors import BadRequestData, InvalidRequest, ResourceNotFound
 from thudo.ngsild.jsonld import ActiveContext
@@ -31,7 +31,6 @@ from thudo.ngsild.temporal import (
     parse_time_filter,
     render_temporal,
 )
-from thudo.ngsild.typeexpr import parse_type_expr
 from thudo.ngsild.validate import check_uri, now_iso
 
 __all__ = [
@@ -199,7 +198,7 @@ async def _query(
     time = parse_time_filter(params)
     _render_options(params, ctx)
     type_param = params.get("type")
-    types = parse_type_expr(type_param, ctx.expand) if type_param is not None else None
+    types = type_expression(type_param, ctx) if type_param is not None else None
     sel = selection_from_params(call, {**params, "limit": params.get("limit", "100")}, ctx, types)
     only_ids = sel.ids is not None and sel.types is None and sel.attrs is None and sel.q is None
     if (sel.is_unfiltered or only_ids) and not flag(params, "local"):

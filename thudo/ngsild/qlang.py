@@ -39,7 +39,7 @@ __all__ = [
 
 MEMBER_NAMES = frozenset({"observedAt", "unitCode", "datasetId", "createdAt", "modifiedAt"})
 _OPS = ("!~=", "==", "!=", ">=", "<=", "~=", ">", "<")
-_NAME = re.compile(r"[A-Za-z0-9_\-:/#@~%+]+")
+_NAME = re.compile(r"[A-Za-z0-9_\-:/#@%+]+")
 _NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIME = re.compile(r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z?$")
@@ -260,20 +260,24 @@ class _Parser:
         return ":" in self.text[start : self.pos] and not _DATE.match(self.text[start : start + 10])
 
     def classify(self, raw: str) -> Literal:
+        if re.search(r"[\x00-\x1f\x7f]", raw):
+            raise self.fail("control characters are not allowed in values; quote strings")
         if raw in ("true", "false"):
             return Literal("boolean", raw == "true")
         if _NUMBER.match(raw):
             return Literal("number", float(raw))
         if _DATE.match(raw):
             return Literal("date", raw)
-        stamp = normalize_datetime(raw) if "T" in raw else None
-        if stamp is not None:
+        if re.match(r"^\d{4}-\d{2}-\d{2}T", raw):
+            stamp = normalize_datetime(raw)
+            if stamp is None:
+                raise self.fail(f"{raw!r} is not a valid date-time")
             return Literal("datetime", stamp)
         if _TIME.match(raw):
             return Literal("string", raw)
         if _URI_SCHEME.match(raw):
             return Literal("string", raw)
-        if re.search(r"[\s\"'<>=]", raw):
+        if re.search(r"[\s\"'<>=\x00-\x1f\x7f]", raw):
             raise self.fail(f'{raw!r} is not a valid value; quote strings with "')
         return Literal("string", raw)
 

@@ -84,6 +84,10 @@ def parse_datetime(value: str) -> datetime | None:
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
+    try:
+        dt.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
     return dt
 
 
@@ -101,7 +105,10 @@ def normalize_datetime(value: str) -> str | None:
     dt = parse_datetime(value)
     if dt is None:
         return None
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except (OverflowError, ValueError):
+        return None  # beyond the calendar once moved to UTC
 
 
 def now_iso() -> str:

@@ -1,0 +1,5 @@
+"""The embedded SQLite backend."""
+
+from thudo.store.sqlite.store import SqliteStore
+
+__all__ = ["SqliteStore"]

@@ -150,9 +150,9 @@ class SqliteStore(Store):
         conn.execute(
             "INSERT OR IGNORE INTO tenants (name, created_at) VALUES (?, ?)", (name, now_iso())
         )
-        found = int(conn.execute("SELECT tid FROM tenants WHERE name = ?", (name,)).fetchone()[0])
-        self._tenants[name] = found
-        return found
+        # Not cached here: if this write is rolled back, so is the tenant. Reads cache
+        # tenants once they are committed.
+        return int(conn.execute("SELECT tid FROM tenants WHERE name = ?", (name,)).fetchone()[0])
 
     async def tenants(self) -> list[str]:
         rows = self._reader().execute("SELECT name FROM tenants WHERE tid != 0 ORDER BY name")
@@ -195,8 +195,11 @@ class SqliteStore(Store):
         row = conn.execute(
             "SELECT eid, doc FROM entities WHERE tenant = ? AND id = ?", (tid, entity_id)
         ).fetchone()
+        # The change works on its own copy; ``before`` stays as stored, for the index,
+        # history and notifications to compare with.
         current: Entity | None = orjson.loads(row[1]) if row is not None else None
-        types = list(current["type"]) if current is not None else []
+        before: Entity | None = orjson.loads(row[1]) if row is not None else None
+        types = list(before["type"]) if before is not None else []
         new, result = fn(current)
         if new is UNCHANGED:
             return result
@@ -208,9 +211,8 @@ class SqliteStore(Store):
             if row is None:
                 _insert(conn, tid, new)
             else:
-                _update(conn, tid, row[0], current, new)
+                _update(conn, tid, row[0], before, new)
         after = new if isinstance(new, dict) else None
-        before = orjson.loads(row[1]) if row is not None else None
         if history:
             temporal.record_change(conn, tid, before, after, now_iso())
         self._notify(conn, tid, tenant, before, after, types)
