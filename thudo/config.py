@@ -49,7 +49,10 @@ class Settings:
     context_url_map: Mapping[str, str] = field(default_factory=dict)
     context_allow_remote: bool = True
     # History.
-    temporal_max_instances: int = 1000
+    # Instances per attribute in one temporal answer; beyond it the answer is a 206 with a
+    # Content-Range, and clients page on (clause 6.3.10). The conformance suite assumes a
+    # limit below 20.
+    temporal_max_instances: int = 10
     # Notifications.
     notify_timeout: float = 10.0
     notify_max_attempts: int = 8

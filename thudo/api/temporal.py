@@ -157,12 +157,14 @@ def _aggregation(call: Call, params: Mapping[str, Any]) -> Aggregation | None:
 async def retrieve_temporal(call: Call, entity_id: str) -> Response:
     """GET /temporal/entities/{id}."""
     kind = media.negotiate(call.request.headers.get("accept"), _OFFERED)
+    check_temporal_options(call.params)
     check_uri(entity_id, "entity id")
     ctx, value = await call.read_context()
     time = parse_time_filter(call.params)
+    _render_options(call.params, ctx)
     attrs = _attr_names(call.params.get("attrs"), ctx)
-    sel = EntitySelection(ids=(entity_id,), attrs=None, limit=1)
-    entities, _, truncated = await call.store.temporal_query(
+    sel = EntitySelection(ids=(entity_id,), limit=1)
+    entities, _, content_range = await call.store.temporal_query(
         call.tenant,
         sel,
         time,
@@ -175,7 +177,9 @@ async def retrieve_temporal(call: Call, entity_id: str) -> Response:
         for e in entities:
             e.attrs = {k: v for k, v in e.attrs.items() if k in attrs}
             e.aggregates = {k: v for k, v in e.aggregates.items() if k in attrs}
-    return await _answer(call, entities, ctx, value, kind, None, truncated, single=True)
+        if not any(e.attrs or e.aggregates for e in entities):
+            raise ResourceNotFound(f"{entity_id!r} has no history for the attributes asked for")
+    return await _answer(call, entities, ctx, value, kind, None, content_range, single=True)
 
 
 def _attr_names(raw: str | None, ctx: ActiveContext) -> frozenset[str] | None:

@@ -163,7 +163,8 @@ def _render_instance(inst: Instance, ctx: ActiveContext, opts: RenderOptions, co
                 continue
             if key == "languageMap" and "lang" in out:
                 continue
-            out[key] = _compact_vocab(member, ctx) if key == "vocab" else member
+            vocab = key in ("vocab", "previousVocab") and member != "urn:ngsi-ld:null"
+            out[key] = _compact_vocab(member, ctx) if vocab else member
         else:
             sub = [_render_instance(s, ctx, opts, concise) for s in member]
             out[ctx.compact(key)] = sub[0] if len(sub) == 1 else sub

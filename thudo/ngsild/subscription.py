@@ -344,14 +344,9 @@ def merge_subscription(
     for key, value in fragment.items():
         if key in out and value is None and key not in ("id", "type"):
             del out[key]
-    notification = fragment.get("notification")
-    if isinstance(notification, dict) and "notification" in current:
-        merged = {**current["notification"], **notification}
-        merged["endpoint"] = {
-            **current["notification"].get("endpoint", {}),
-            **notification.get("endpoint", {}),
-        }
-        fragment = {**fragment, "notification": merged}
+    if "notification" in fragment and fragment["notification"] is None:
+        raise BadRequestData("notification cannot be removed from a subscription")
+    # Members given replace the stored ones whole, notification included (clause 5.8.2).
     _fill(fragment, out, record, now, max_points)
     if "entities" not in out and "watchedAttributes" not in out:
         raise BadRequestData("a subscription needs entities or watchedAttributes")

@@ -235,6 +235,12 @@ def render_temporal(
         else:
             rendered = render_attribute(instances, ctx, opts)
             out[name] = rendered if isinstance(rendered, list) else [rendered]
+    if (
+        opts.dataset_ids is not None
+        and entity.attrs
+        and not any(ctx.compact(iri) in out for iri in entity.attrs)
+    ):
+        return {}  # the datasetId filter left nothing of this entity
     return out
 
 

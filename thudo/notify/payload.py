@@ -130,6 +130,11 @@ def _changed_entity(payload: dict[str, Any], sys_attrs: bool) -> Entity:
         if attr in attrs and attr in previous:
             attrs[attr] = [_with_previous(i, _old_instance(previous, attr, i)) for i in attrs[attr]]
     for attr, removed in payload.get("deleted", {}).items():
+        if attr not in attrs and len(removed) > 1:
+            # The whole attribute is gone: one null stands for all its instances.
+            whole = {k: v for k, v in removed[0].items() if k != "datasetId"}
+            attrs[attr] = [_nulled(whole, at, sys_attrs)]
+            continue
         nulled = [
             _with_previous(_nulled(i, at, sys_attrs), _old_instance(previous, attr, i))
             for i in removed
