@@ -10,7 +10,9 @@ pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 # ngsildclient pins an old httpx but runs with the current one: its needs come separately.
 "${pip[@]}" --no-deps 'ngsildclient==0.5.2'
 "${pip[@]}" -r tests/requirements-client.txt
-.venv/bin/ruff format --check thudo tests benchmarks
-.venv/bin/ruff check thudo tests benchmarks
+sources=(thudo tests)
+[ -d benchmarks ] && sources+=(benchmarks)
+.venv/bin/ruff format --check "${sources[@]}"
+.venv/bin/ruff check "${sources[@]}"
 .venv/bin/mypy thudo
 .venv/bin/pytest -q "$@"
