@@ -53,6 +53,11 @@ class Settings:
     # Content-Range, and clients page on (clause 6.3.10). The conformance suite assumes a
     # limit below 20.
     temporal_max_instances: int = 10
+    # Days of raw history to keep (0: keep everything); hourly and daily rollups stay.
+    temporal_retention_days: float = 0.0
+    # Days to keep notifications that ran out of retries, for inspection.
+    notify_failed_retention_days: float = 7.0
+    housekeeping_interval: float = 3600.0
     # Notifications.
     notify_timeout: float = 10.0
     notify_max_attempts: int = 8
@@ -216,9 +221,13 @@ def _validated(s: Settings) -> Settings:
         "notify_backoff_max",
         "notify_lease",
         "notify_poll_interval",
+        "housekeeping_interval",
     ):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name}={getattr(s, name)!r} must be > 0")
+    for name in ("temporal_retention_days", "notify_failed_retention_days"):
+        if getattr(s, name) < 0:
+            raise SettingsError(f"{name}={getattr(s, name)!r} must be >= 0 (0 keeps everything)")
     if s.sqlite_busy_timeout_ms < 0:
         raise SettingsError(f"sqlite_busy_timeout_ms={s.sqlite_busy_timeout_ms!r} must be >= 0")
     if s.default_page_size > s.max_page_size:

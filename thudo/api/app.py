@@ -18,6 +18,7 @@ from thudo.api.routes import PREFIX, resolve
 from thudo.config import Settings
 from thudo.contexts.registry import ContextRegistry
 from thudo.errors import NgsiError, ResourceNotFound
+from thudo.housekeeping import Housekeeper
 from thudo.notify.dispatcher import Dispatcher
 from thudo.notify.matcher import Matcher
 from thudo.store import open_store
@@ -36,6 +37,7 @@ class ThudoApp:
         self.store = store if store is not None else open_store(settings)
         contexts = ContextRegistry(settings, self.store)
         self.dispatcher = Dispatcher(settings, self.store, contexts, Matcher())
+        self.housekeeper = Housekeeper(settings, self.store)
         self.state = AppState(
             settings,
             self.store,
@@ -54,12 +56,14 @@ class ThudoApp:
             await self.store.start()
             await self.state.contexts.start()
             await self.dispatcher.start()
+            self.housekeeper.start()
             self.started = True
             log.info("thudo %s ready on %s", __version__, self.settings.database_url)
 
     async def shutdown(self) -> None:
         """Flush what is pending and close the store."""
         if self.started:
+            await self.housekeeper.close()
             await self.dispatcher.close()
             await self.state.contexts.close()
             await self.store.close()

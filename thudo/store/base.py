@@ -310,6 +310,14 @@ class Store(abc.ABC):
         when the instance limit cut the answer short (clause 6.3.10)."""
 
     @abc.abstractmethod
+    async def purge_history(self, before: str, limit: int) -> int:
+        """Delete up to ``limit`` raw instances observed before a time; rollups stay."""
+
+    @abc.abstractmethod
+    async def purge_failed_notifications(self, before: str) -> int:
+        """Delete notifications that failed for good before a time."""
+
+    @abc.abstractmethod
     async def temporal_append(
         self,
         tenant: str,

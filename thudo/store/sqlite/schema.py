@@ -166,8 +166,25 @@ CREATE TABLE IF NOT EXISTS documents (
 );
 """
 
+_V5 = """
+CREATE TABLE IF NOT EXISTS trollups (
+    tenant INTEGER NOT NULL,
+    entity_id TEXT NOT NULL,
+    attr TEXT NOT NULL,
+    dataset_id TEXT NOT NULL,
+    period TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    total REAL NOT NULL,
+    lo REAL,
+    hi REAL,
+    sumsq REAL NOT NULL,
+    PRIMARY KEY (tenant, entity_id, attr, dataset_id, period, bucket)
+) WITHOUT ROWID;
+"""
+
 #: Each migration is a script; the index + 1 is the schema version it produces.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

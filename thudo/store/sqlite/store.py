@@ -544,6 +544,26 @@ class SqliteStore(Store):
                 cut.extend((index, a) for a in sorted(truncated))
         return entities, count, cut_to_range(entities, cut, time) if cut else None
 
+    async def purge_history(self, before: str, limit: int) -> int:
+        def job(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "DELETE FROM tinstances WHERE iid IN (SELECT iid FROM tinstances"
+                " WHERE coalesce(observed_at, created_at) < ? LIMIT ?)",
+                (before, limit),
+            ).rowcount
+
+        deleted: int = await self._writer.submit(job)
+        return deleted
+
+    async def purge_failed_notifications(self, before: str) -> int:
+        def job(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "DELETE FROM outbox WHERE failed = 1 AND created_at < ?", (before,)
+            ).rowcount
+
+        deleted: int = await self._writer.submit(job)
+        return deleted
+
     async def temporal_append(
         self,
         tenant: str,

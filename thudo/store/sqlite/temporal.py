@@ -15,6 +15,7 @@ from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.temporal import Aggregation, TemporalEntity, TimeFilter, stddev
 from thudo.ngsild.typeexpr import TypeAll, TypeAny, TypeExpr, TypeName
 from thudo.ngsild.validate import normalize_datetime
+from thudo.store.sqlite import rollups
 
 __all__ = [
     "aggregate",
@@ -132,6 +133,7 @@ def record_change(
         for r in history_rows(before, after)
     ]
     conn.executemany(_INSERT, rows)
+    rollups.add_rows(conn, rows)
 
 
 def append_instances(
@@ -155,6 +157,10 @@ def append_instances(
         [(r[0], r[1], r[2], r[3], r[5]) for r in rows if r[5] is not None],
     )
     conn.executemany(_INSERT, rows)
+    # Replaced instances would be counted twice: recompute the buckets they touch.
+    for attr in attrs:
+        stamps = [r[5] for r in rows if r[2] == attr and r[5] is not None]
+        rollups.refresh(conn, tid, entity_id, attr, stamps)
     return created
 
 
@@ -163,6 +169,7 @@ def delete_entity(conn: sqlite3.Connection, tid: int, entity_id: str) -> bool:
     cur = conn.execute("DELETE FROM tentities WHERE tenant = ? AND id = ?", (tid, entity_id))
     conn.execute("DELETE FROM ttypes WHERE tenant = ? AND id = ?", (tid, entity_id))
     conn.execute("DELETE FROM tinstances WHERE tenant = ? AND entity_id = ?", (tid, entity_id))
+    rollups.remove(conn, tid, entity_id)
     return cur.rowcount > 0
 
 
@@ -188,7 +195,16 @@ def delete_attribute(
     if not delete_all:
         sql += " AND dataset_id = ?"
         params.append(dataset_id or "")
-    return conn.execute(sql, params).rowcount
+    count = conn.execute(sql, params).rowcount
+    if delete_all:
+        rollups.remove(conn, tid, entity_id, attr)
+    else:
+        conn.execute(
+            "DELETE FROM trollups WHERE tenant = ? AND entity_id = ? AND attr = ?"
+            " AND dataset_id = ?",
+            (tid, entity_id, attr, dataset_id or ""),
+        )
+    return count
 
 
 def modify_instance(
@@ -202,8 +218,8 @@ def modify_instance(
 ) -> bool:
     """Replace the members of one instance, keeping its instanceId and creation time."""
     row = conn.execute(
-        "SELECT doc FROM tinstances WHERE tenant = ? AND entity_id = ? AND attr = ?"
-        " AND instance_id = ?",
+        "SELECT doc, observed_at FROM tinstances WHERE tenant = ? AND entity_id = ?"
+        " AND attr = ? AND instance_id = ?",
         (tid, entity_id, attr, instance_id),
     ).fetchone()
     if row is None:
@@ -226,6 +242,8 @@ def modify_instance(
             instance_id,
         ),
     )
+    stamps = [s for s in (row[1], normalize_datetime(observed) if observed else None) if s]
+    rollups.refresh(conn, tid, entity_id, attr, stamps)
     return True
 
 
@@ -233,12 +251,17 @@ def delete_instance(
     conn: sqlite3.Connection, tid: int, entity_id: str, attr: str, instance_id: str
 ) -> bool:
     """Delete one instance."""
-    cur = conn.execute(
-        "DELETE FROM tinstances WHERE tenant = ? AND entity_id = ? AND attr = ?"
+    row = conn.execute(
+        "SELECT observed_at FROM tinstances WHERE tenant = ? AND entity_id = ? AND attr = ?"
         " AND instance_id = ?",
         (tid, entity_id, attr, instance_id),
-    )
-    return cur.rowcount > 0
+    ).fetchone()
+    if row is None:
+        return False
+    conn.execute("DELETE FROM tinstances WHERE instance_id = ?", (instance_id,))
+    if row[0] is not None:
+        rollups.refresh(conn, tid, entity_id, attr, [row[0]])
+    return True
 
 
 def _types_sql(expr: TypeExpr) -> tuple[str, list[Any]]:
@@ -401,7 +424,16 @@ def aggregate(
     origin = start or (origin_row[0] if origin_row else None)
     if origin is None:
         return {}
-    epoch = f"(julianday({column}) - julianday(?)) * 86400.0"
+    period = rollups.covers(aggr, time, origin)
+    if period is not None:
+        return _shape(
+            rollups.aggregate(conn, tid, entity_id, attrs, time, aggr, origin, period),
+            origin,
+            aggr,
+            time,
+        )
+    # Whole seconds: julianday() arithmetic would put boundary instances a period early.
+    epoch = f"(CAST(strftime('%s', {column}) AS INTEGER) - CAST(strftime('%s', ?) AS INTEGER))"
     bucket = f"CAST({epoch} / ? AS INTEGER)" if aggr.period_s else "0"
     bucket_params: list[Any] = [origin, aggr.period_s] if aggr.period_s else []
     value = "json_extract(doc, '$.value')"
@@ -412,8 +444,17 @@ def aggregate(
         f" FROM (SELECT *, json_extract(doc, '$.type') AS kind FROM tinstances WHERE {base})"
         " GROUP BY attr, dataset_id, b ORDER BY attr, dataset_id, b"
     )
+    rows = conn.execute(sql, [*bucket_params, *params]).fetchall()
+    return _shape(rows, origin, aggr, time)
+
+
+def _shape(
+    rows: list[Any], origin: str, aggr: Aggregation, time: TimeFilter
+) -> dict[str, list[dict[str, Any]]]:
+    """aggregatedValues from rows of (attr, datasetId, bucket, count, distinct, sum, avg,
+    min, max, sumsq, type)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    for row in conn.execute(sql, [*bucket_params, *params]):
+    for row in rows:
         attr, ds, b, total, distinct, total_sum, avg, lo, hi, sumsq, kind = row
         group = out.setdefault(attr, {}).setdefault(ds, {"type": kind or "Property"})
         if ds:
