@@ -40,7 +40,7 @@ def add_rows(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
     """Count new instance rows (as inserted into tinstances) into the rollups."""
     params = []
     for row in rows:
-        tid, entity_id, attr, ds, _, observed, _, _, deleted, num = row[:10]
+        tid, entity_id, attr, ds, observed, _, _, deleted, num = row[:9]
         if num is None or observed is None or deleted is not None:
             continue
         for period, _ in _PERIODS:

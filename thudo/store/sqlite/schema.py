@@ -141,7 +141,6 @@ CREATE TABLE IF NOT EXISTS tinstances (
     entity_id TEXT NOT NULL,
     attr TEXT NOT NULL,
     dataset_id TEXT NOT NULL DEFAULT '',
-    instance_id TEXT NOT NULL UNIQUE,
     observed_at TEXT,
     created_at TEXT NOT NULL,
     modified_at TEXT NOT NULL,
@@ -153,7 +152,6 @@ CREATE INDEX IF NOT EXISTS tinstances_observed
     ON tinstances (tenant, entity_id, attr, observed_at);
 CREATE INDEX IF NOT EXISTS tinstances_created
     ON tinstances (tenant, entity_id, attr, created_at);
-CREATE INDEX IF NOT EXISTS tinstances_age ON tinstances (created_at);
 """
 
 _V4 = """

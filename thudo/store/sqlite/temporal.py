@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +22,8 @@ __all__ = [
     "delete_attribute",
     "delete_entity",
     "delete_instance",
+    "instance_row",
+    "instance_uri",
     "instances",
     "modify_instance",
     "record_change",
@@ -36,22 +37,30 @@ _TIME_COLUMN = {
     "deletedAt": "deleted_at",
 }
 _INSERT = (
-    "INSERT INTO tinstances (tenant, entity_id, attr, dataset_id, instance_id, observed_at,"
-    " created_at, modified_at, deleted_at, num, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO tinstances (tenant, entity_id, attr, dataset_id, observed_at, created_at,"
+    " modified_at, deleted_at, num, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_INSTANCE_PREFIX = "urn:ngsi-ld:Instance:"
 
 
-def new_instance_id() -> str:
-    """A fresh instanceId (clause 4.5.7)."""
-    return f"urn:ngsi-ld:attribute:instance:{uuid.uuid4()}"
+def instance_uri(iid: int) -> str:
+    """The instanceId of a stored instance: its row number made a URI (clause 4.5.7)."""
+    return f"{_INSTANCE_PREFIX}{iid}"
+
+
+def instance_row(instance_id: str) -> int | None:
+    """The row number behind an instanceId, or None when it is not one of ours."""
+    if not instance_id.startswith(_INSTANCE_PREFIX):
+        return None
+    digits = instance_id[len(_INSTANCE_PREFIX) :]
+    return int(digits) if digits.isdigit() and len(digits) < 19 else None
 
 
 def _row(
     tid: int, entity_id: str, attr: str, inst: Instance, now: str, deleted: bool
 ) -> tuple[Any, ...]:
+    """The tinstances row of an instance; the instanceId is its row number, added on read."""
     inst = {k: v for k, v in inst.items() if k != "instanceId"}
-    instance_id = new_instance_id()
-    inst["instanceId"] = instance_id
     stamp = normalize_datetime(now)
     if deleted:
         inst["deletedAt"] = now
@@ -65,7 +74,6 @@ def _row(
         entity_id,
         attr,
         inst.get("datasetId") or "",
-        instance_id,
         normalize_datetime(observed) if isinstance(observed, str) else None,
         normalize_datetime(inst["createdAt"]) or stamp,
         normalize_datetime(inst["modifiedAt"]) or stamp,
@@ -154,12 +162,12 @@ def append_instances(
     conn.executemany(
         "DELETE FROM tinstances WHERE tenant = ? AND entity_id = ? AND attr = ?"
         " AND dataset_id = ? AND observed_at = ?",
-        [(r[0], r[1], r[2], r[3], r[5]) for r in rows if r[5] is not None],
+        [(r[0], r[1], r[2], r[3], r[4]) for r in rows if r[4] is not None],
     )
     conn.executemany(_INSERT, rows)
     # Replaced instances would be counted twice: recompute the buckets they touch.
     for attr in attrs:
-        stamps = [r[5] for r in rows if r[2] == attr and r[5] is not None]
+        stamps = [r[4] for r in rows if r[2] == attr and r[4] is not None]
         rollups.refresh(conn, tid, entity_id, attr, stamps)
     return created
 
@@ -217,29 +225,28 @@ def modify_instance(
     now: str,
 ) -> bool:
     """Replace the members of one instance, keeping its instanceId and creation time."""
+    iid = instance_row(instance_id)
     row = conn.execute(
         "SELECT doc, observed_at FROM tinstances WHERE tenant = ? AND entity_id = ?"
-        " AND attr = ? AND instance_id = ?",
-        (tid, entity_id, attr, instance_id),
+        " AND attr = ? AND iid = ?",
+        (tid, entity_id, attr, iid),
     ).fetchone()
     if row is None:
         return False
     old = orjson.loads(row[0])
-    inst = {**old, **{k: v for k, v in fragment.items() if k != "createdAt"}}
-    inst["instanceId"] = instance_id
+    inst = {**old, **{k: v for k, v in fragment.items() if k not in ("createdAt", "instanceId")}}
     inst["modifiedAt"] = now
     observed = inst.get("observedAt")
     value = inst.get("value")
     num = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
     conn.execute(
-        "UPDATE tinstances SET doc = ?, observed_at = ?, modified_at = ?, num = ?"
-        " WHERE instance_id = ?",
+        "UPDATE tinstances SET doc = ?, observed_at = ?, modified_at = ?, num = ? WHERE iid = ?",
         (
             orjson.dumps(inst).decode(),
             normalize_datetime(observed) if isinstance(observed, str) else None,
             normalize_datetime(now),
             num,
-            instance_id,
+            iid,
         ),
     )
     stamps = [s for s in (row[1], normalize_datetime(observed) if observed else None) if s]
@@ -251,14 +258,15 @@ def delete_instance(
     conn: sqlite3.Connection, tid: int, entity_id: str, attr: str, instance_id: str
 ) -> bool:
     """Delete one instance."""
+    iid = instance_row(instance_id)
     row = conn.execute(
         "SELECT observed_at FROM tinstances WHERE tenant = ? AND entity_id = ? AND attr = ?"
-        " AND instance_id = ?",
-        (tid, entity_id, attr, instance_id),
+        " AND iid = ?",
+        (tid, entity_id, attr, iid),
     ).fetchone()
     if row is None:
         return False
-    conn.execute("DELETE FROM tinstances WHERE instance_id = ?", (instance_id,))
+    conn.execute("DELETE FROM tinstances WHERE iid = ?", (iid,))
     if row[0] is not None:
         rollups.refresh(conn, tid, entity_id, attr, [row[0]])
     return True
@@ -286,7 +294,8 @@ def _time_sql(time: TimeFilter, alias: str = "") -> tuple[str, list[Any]]:
     start, end = time.bounds()
     parts, params = [], []
     if start is not None:
-        parts.append(f"{column} >= ?")
+        # after is strict; between includes its start (clause 4.11).
+        parts.append(f"{column} > ?" if time.timerel == "after" else f"{column} >= ?")
         params.append(start)
     if end is not None:
         parts.append(f"{column} < ?")
@@ -369,7 +378,10 @@ def instances(
     with lastN); also the attributes that the limit cut short."""
     column = _TIME_COLUMN[time.timeproperty]
     time_sql, time_params = _time_sql(time)
-    sql = f"SELECT attr, doc FROM tinstances WHERE tenant = ? AND entity_id = ? AND {time_sql}"
+    sql = (
+        f"SELECT attr, doc, iid, coalesce({column}, created_at) FROM tinstances"
+        f" WHERE tenant = ? AND entity_id = ? AND {time_sql}"
+    )
     params: list[Any] = [tid, entity_id, *time_params]
     if attrs is not None:
         sql += f" AND attr IN ({','.join('?' * len(attrs))})"
@@ -384,14 +396,20 @@ def instances(
     sql += f" ORDER BY attr, coalesce({column}, created_at) {order}, iid {order}"
     out: dict[str, list[Instance]] = {}
     truncated: set[str] = set()
-    for attr, doc in conn.execute(sql, params):
+    last: dict[str, str] = {}
+    for attr, doc, iid, stamp in conn.execute(sql, params):
         bucket = out.setdefault(attr, [])
         if time.last_n is not None and len(bucket) >= time.last_n:
             continue
-        if len(bucket) >= limit:
+        # Instances that share the time stamp at the limit come along, so that the next
+        # page, which starts after that time, loses none of them.
+        if len(bucket) >= limit and stamp != last.get(attr):
             truncated.add(attr)
             continue
-        bucket.append(orjson.loads(doc))
+        last[attr] = stamp
+        inst = orjson.loads(doc)
+        inst["instanceId"] = instance_uri(iid)
+        bucket.append(inst)
     if time.last_n is not None:
         for bucket in out.values():
             bucket.reverse()
