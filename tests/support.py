@@ -146,6 +146,7 @@ class ServeProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # as THUDO_* variables
 
     @property
     def url(self) -> str:
@@ -154,6 +155,7 @@ class ServeProcess:
     def start(self, timeout: float = 30.0) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("THUDO_")}
         env["THUDO_LOG_LEVEL"] = "info"
+        env.update({f"THUDO_{k.upper()}": v for k, v in self.settings.items()})
         self.log_path = self.database.with_suffix(f".{self.port}.log")
         log = self.log_path.open("wb")
         cmd = [

@@ -120,42 +120,47 @@ class Dispatcher:
                 log.exception("reloading the subscriptions failed")
 
     async def _deliver_loop(self) -> None:
+        """Keep up to ``notify_batch`` deliveries in flight. Each settles on its own, so
+        one slow endpoint holds up only its own notifications, never the others."""
+        inflight: set[asyncio.Task[None]] = set()
         while True:
+            capacity = self.settings.notify_batch - len(inflight)
+            claimed = 0
+            if capacity > 0:
+                try:
+                    batch = await self.store.claim_notifications(
+                        capacity, self.settings.notify_lease
+                    )
+                except Exception:
+                    log.exception("claiming notifications failed; retrying shortly")
+                    batch = []
+                claimed = len(batch)
+                for item in batch:
+                    task = asyncio.create_task(self._deliver_one(item))
+                    inflight.add(task)
+                    task.add_done_callback(inflight.discard)
+            if claimed and claimed == capacity:
+                await asyncio.sleep(0)
+                continue  # more may be due at once
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.notify_poll_interval)
             self._wake.clear()
-            try:
-                while await self._deliver_batch():
-                    pass
-            except Exception:
-                log.exception("notification delivery failed; retrying shortly")
 
-    async def _deliver_batch(self) -> bool:
-        """Send one batch; True when the batch was full (more may be due)."""
-        limit = self.settings.notify_batch
-        batch = await self.store.claim_notifications(limit, self.settings.notify_lease)
-        if not batch:
-            return False
-        records: dict[tuple[str, str], SubscriptionRecord | None] = {}
-        keys = [(item.tenant, item.sub_id) for item in batch]
-        for key in keys:
-            self._busy[key] = self._busy.get(key, 0) + 1
+    async def _deliver_one(self, item: PendingNotification) -> None:
+        key = (item.tenant, item.sub_id)
+        self._busy[key] = self._busy.get(key, 0) + 1
         try:
-            for key in keys:
-                if key not in records:
-                    records[key] = await self._subscription(*key)
-            outcomes = await asyncio.gather(
-                *(self._deliver(item, records[key]) for item, key in zip(batch, keys, strict=True))
-            )
-            await self.store.settle_notifications(list(outcomes))
+            outcome = await self._deliver(item, await self._subscription(*key))
+            await self.store.settle_notifications([outcome])
+        except Exception:
+            log.exception("delivering notification %s failed", item.nid)
         finally:
-            for key in keys:
-                self._busy[key] -= 1
-                if not self._busy[key]:
-                    del self._busy[key]
+            self._busy[key] -= 1
+            if not self._busy[key]:
+                del self._busy[key]
             async with self._settled:
                 self._settled.notify_all()
-        return len(batch) == limit
+            self._wake.set()  # a slot is free, and an order-bound successor may be due
 
     async def _subscription(self, tenant: str, sub_id: str) -> SubscriptionRecord | None:
         try:

@@ -136,32 +136,37 @@ def _term_set(tenant: int, term: Term) -> tuple[str, list[Any]]:
 
 def _condition(term: Term) -> tuple[str, list[Any]]:
     if term.pattern is not None:
-        return f"kind = {K_STR} AND regexp(?, txt)", [term.pattern]
+        return f"kind = {K_STR} AND regexp(?, val)", [term.pattern]
     sql_op = _SQL_OPS[term.op or "=="]
     if term.range is not None:
         lo, hi = term.range.low, term.range.high
-        column, kinds = _column(lo)
-        sql = f"kind IN ({kinds}) AND {column} BETWEEN ? AND ?"
+        column, kinds, bound = _column(lo)
+        sql = f"kind IN ({kinds}) AND {column} BETWEEN ? AND ?{bound}"
         return sql, [_param(lo), _param(hi)]
     parts: list[str] = []
     params: list[Any] = []
     for lit in term.values:
-        column, kinds = _column(lit)
-        parts.append(f"(kind IN ({kinds}) AND {column} {sql_op} ?)")
+        column, kinds, bound = _column(lit)
+        parts.append(f"(kind IN ({kinds}) AND {column} {sql_op} ?{bound})")
         params.append(_param(lit))
     return " OR ".join(parts), params
 
 
-def _column(lit: Literal) -> tuple[str, str]:
+# Numbers sort before every text in ``val``: "val < ''" keeps a numeric range off the texts.
+_NUMERIC = " AND val < ''"
+
+
+def _column(lit: Literal) -> tuple[str, str, str]:
+    """The expression to compare, the row kinds it applies to, and an index bound."""
     if lit.kind == "number":
-        return "num", str(K_NUM)
+        return "val", str(K_NUM), _NUMERIC
     if lit.kind == "boolean":
-        return "num", str(K_BOOL)
+        return "val", str(K_BOOL), _NUMERIC
     if lit.kind == "datetime":
-        return "txt", str(K_TIME)
+        return "val", str(K_TIME), ""
     if lit.kind == "date":
-        return "substr(txt, 1, 10)", f"{K_STR},{K_TIME}"
-    return "txt", str(K_STR)
+        return "substr(val, 1, 10)", f"{K_STR},{K_TIME}", ""
+    return "val", str(K_STR), ""
 
 
 def _param(lit: Literal) -> Any:
@@ -224,7 +229,7 @@ def compile_order(sel: EntitySelection) -> tuple[str, list[Any]]:
         if column is None:
             agg = "max" if desc else "min"
             column = (
-                f"(SELECT {agg}(coalesce(a.num, a.txt)) FROM attrs a WHERE a.eid = e.eid "
+                f"(SELECT {agg}(a.val) FROM attrs a WHERE a.eid = e.eid "
                 f"AND a.path = ? AND a.kind IN ({K_NUM},{K_STR},{K_BOOL},{K_TIME}))"
             )
             params.append(key)

@@ -1,10 +1,10 @@
-"""Hourly and daily rollups of numeric history, kept up to date as instances arrive.
+"""Hourly rollups of numeric history, kept up to date as instances arrive.
 
 An aggregated query over a year of one-minute data would read half a million rows; the
 rollups answer it from at most 8,760 hourly rows. They cover the methods that combine
-(totalCount, sum, avg, min, max, stddev, sumsq) over periods that are whole hours or days
-aligned with UTC hours or days; anything else is computed from the instances. Rollups
-outlive raw instances removed by the retention setting.
+(totalCount, sum, avg, min, max, stddev, sumsq) over periods of whole hours (days
+included) that start on a UTC hour; anything else is computed from the instances.
+Rollups outlive raw instances removed by the retention setting.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from thudo.ngsild.temporal import Aggregation, TimeFilter
 __all__ = ["ROLLUP_METHODS", "add_rows", "aggregate", "covers", "refresh", "remove"]
 
 ROLLUP_METHODS = frozenset({"totalCount", "sum", "avg", "min", "max", "stddev", "sumsq"})
-_PERIODS = (("P1D", 86400), ("PT1H", 3600))
+_PERIODS = (("PT1H", 3600),)
 _UPSERT = (
     "INSERT INTO trollups (tenant, entity_id, attr, dataset_id, period, bucket, n, total, lo,"
     " hi, sumsq) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"

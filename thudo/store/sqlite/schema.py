@@ -43,16 +43,16 @@ CREATE TABLE IF NOT EXISTS escopes (
 CREATE INDEX IF NOT EXISTS escopes_by_scope ON escopes (tenant, scope, eid);
 CREATE INDEX IF NOT EXISTS escopes_by_eid ON escopes (eid);
 
+-- One row per searchable value. "val" holds a number or a text (no type affinity):
+-- numbers sort before texts, so one index serves both kinds of range.
 CREATE TABLE IF NOT EXISTS attrs (
     tenant INTEGER NOT NULL,
     path TEXT NOT NULL,
     kind INTEGER NOT NULL,
-    num REAL,
-    txt TEXT,
+    val,
     eid INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS attrs_txt ON attrs (tenant, path, kind, txt, eid);
-CREATE INDEX IF NOT EXISTS attrs_num ON attrs (tenant, path, kind, num, eid);
+CREATE INDEX IF NOT EXISTS attrs_val ON attrs (tenant, path, val, kind, eid);
 CREATE INDEX IF NOT EXISTS attrs_by_eid ON attrs (eid, path);
 
 CREATE TABLE IF NOT EXISTS geo (
@@ -150,8 +150,6 @@ CREATE TABLE IF NOT EXISTS tinstances (
 );
 CREATE INDEX IF NOT EXISTS tinstances_observed
     ON tinstances (tenant, entity_id, attr, observed_at);
-CREATE INDEX IF NOT EXISTS tinstances_created
-    ON tinstances (tenant, entity_id, attr, created_at);
 """
 
 _V4 = """

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import logging
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -60,7 +61,15 @@ __all__ = ["SqliteStore"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_INSERT_ATTR = "INSERT INTO attrs (tenant, path, kind, num, txt, eid) VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT_ATTR = "INSERT INTO attrs (tenant, path, kind, val, eid) VALUES (?, ?, ?, ?, ?)"
+
+
+def _attr_params(tid: int, eid: int, entity: Entity) -> list[tuple[Any, ...]]:
+    """attrs rows: a number, or else a text, in the one ``val`` column."""
+    return [
+        (tid, path, kind, num if num is not None else txt, eid)
+        for path, kind, num, txt in index_rows(entity)
+    ]
 
 
 class SqliteStore(Store):
@@ -143,6 +152,13 @@ class SqliteStore(Store):
         self._tenants[name] = int(row[0])
         return int(row[0])
 
+    def _tenant_if_any(self, conn: sqlite3.Connection, name: str) -> int | None:
+        tid = self._tenants.get(name)
+        if tid is not None:
+            return tid
+        row = conn.execute("SELECT tid FROM tenants WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row is not None else None
+
     def _tenant_for_write(self, conn: sqlite3.Connection, name: str) -> int:
         tid = self._tenants.get(name)
         if tid is not None:
@@ -173,13 +189,11 @@ class SqliteStore(Store):
     ) -> list[Any]:
         out: list[Any] = []
         for entity_id, fn in changes:
-            conn.execute("SAVEPOINT item")
+            # _apply writes nothing until the change has succeeded, so a failed item
+            # needs no savepoint to undo.
             try:
                 out.append(self._apply(tenant, entity_id, fn, conn))
-                conn.execute("RELEASE item")
             except NgsiError as exc:
-                conn.execute("ROLLBACK TO item")
-                conn.execute("RELEASE item")
                 out.append(exc)
         return out
 
@@ -191,18 +205,22 @@ class SqliteStore(Store):
         conn: sqlite3.Connection,
         history: bool = True,
     ) -> Any:
-        tid = self._tenant_for_write(conn, tenant)
-        row = conn.execute(
-            "SELECT eid, doc FROM entities WHERE tenant = ? AND id = ?", (tid, entity_id)
-        ).fetchone()
+        known = self._tenant_if_any(conn, tenant)
+        row = None
+        if known is not None:
+            row = conn.execute(
+                "SELECT eid, doc FROM entities WHERE tenant = ? AND id = ?", (known, entity_id)
+            ).fetchone()
         # The change works on its own copy; ``before`` stays as stored, for the index,
         # history and notifications to compare with.
         current: Entity | None = orjson.loads(row[1]) if row is not None else None
         before: Entity | None = orjson.loads(row[1]) if row is not None else None
         types = list(before["type"]) if before is not None else []
         new, result = fn(current)
-        if new is UNCHANGED:
+        if new is UNCHANGED or (known is None and new is DELETE):
             return result
+        # Only now, with a change to write, is a new tenant created.
+        tid = known if known is not None else self._tenant_for_write(conn, tenant)
         if new is DELETE:
             if row is not None:
                 _delete_rows(conn, row[0])
@@ -302,7 +320,7 @@ class SqliteStore(Store):
         infos = {t: TypeInfo(t, n) for t, n in counts}
         if with_attributes:
             rows = conn.execute(
-                "SELECT DISTINCT t.type, a.path, a.txt FROM etypes t "
+                "SELECT DISTINCT t.type, a.path, a.val FROM etypes t "
                 "JOIN attrs a ON a.eid = t.eid "
                 f"WHERE t.tenant = ? AND a.tenant = ? AND a.kind = {K_ATTR}",
                 (tid, tid),
@@ -319,7 +337,7 @@ class SqliteStore(Store):
         conn = self._reader()
         tid = self._tenant_for_read(conn, tenant)
         sql = (
-            "SELECT a.path, a.txt, t.type, a.eid FROM attrs a JOIN etypes t ON t.eid = a.eid "
+            "SELECT a.path, a.val, t.type, a.eid FROM attrs a JOIN etypes t ON t.eid = a.eid "
             f"WHERE a.tenant = ? AND a.kind = {K_ATTR}"
         )
         params: list[Any] = [tid]
@@ -654,7 +672,7 @@ def _insert(conn: sqlite3.Connection, tid: int, entity: Entity) -> None:
     assert eid is not None
     _insert_types(conn, tid, eid, entity)
     _insert_geo(conn, tid, eid, entity)
-    conn.executemany(_INSERT_ATTR, [(tid, *r, eid) for r in index_rows(entity)])
+    conn.executemany(_INSERT_ATTR, _attr_params(tid, eid, entity))
 
 
 def _insert_types(conn: sqlite3.Connection, tid: int, eid: int, entity: Entity) -> None:
@@ -670,14 +688,24 @@ def _insert_types(conn: sqlite3.Connection, tid: int, eid: int, entity: Entity) 
         )
 
 
+def _wkb_and_bounds(geojson: dict[str, Any]) -> tuple[bytes, tuple[float, ...]]:
+    coords = geojson.get("coordinates")
+    if geojson.get("type") == "Point" and isinstance(coords, list) and len(coords) == 2:
+        # Points are most geometries; packing them directly skips shapely on the write path.
+        x, y = float(coords[0]), float(coords[1])
+        return struct.pack("<BIdd", 1, 1, x, y), (x, y, x, y)
+    geom = shape(geojson)
+    return shapely.to_wkb(geom), tuple(geom.bounds)
+
+
 def _insert_geo(conn: sqlite3.Connection, tid: int, eid: int, entity: Entity) -> None:
     for path, geojson in geo_values(entity):
-        geom = shape(geojson)
+        wkb, bounds = _wkb_and_bounds(geojson)
         cur = conn.execute(
             "INSERT INTO geo (tenant, path, eid, wkb) VALUES (?, ?, ?, ?)",
-            (tid, path, eid, shapely.to_wkb(geom)),
+            (tid, path, eid, wkb),
         )
-        minx, miny, maxx, maxy = geom.bounds
+        minx, miny, maxx, maxy = bounds
         conn.execute(
             "INSERT INTO geo_rtree (gid, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)",
             (cur.lastrowid, minx, maxx, miny, maxy),
@@ -721,4 +749,4 @@ def _update(conn: sqlite3.Connection, tid: int, eid: int, old: Entity | None, ne
     )
     if changed:
         part = {"attrs": {a: new_attrs[a] for a in changed}}
-        conn.executemany(_INSERT_ATTR, [(tid, *r, eid) for r in index_rows(part)])
+        conn.executemany(_INSERT_ATTR, _attr_params(tid, eid, part))
