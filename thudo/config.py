@@ -70,7 +70,8 @@ class Settings:
     # SQLite tuning.
     sqlite_busy_timeout_ms: int = 5000
     sqlite_group_commit_max: int = 512
-    sqlite_cache_mib: int = 64
+    sqlite_cache_mib: int = 16
+    sqlite_readers: int = 3
 
     @property
     def sqlite_path(self) -> str:
@@ -201,6 +202,7 @@ _POSITIVE = (
     "context_cache_entries",
     "sqlite_group_commit_max",
     "sqlite_cache_mib",
+    "sqlite_readers",
     "notify_max_attempts",
     "temporal_max_instances",
     "notify_batch",

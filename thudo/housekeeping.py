@@ -43,6 +43,8 @@ class Housekeeper:
             self._task = None
 
     async def _loop(self) -> None:
+        # Statistics soon after start, when data may have been loaded, then at each round.
+        await asyncio.sleep(min(60.0, self.settings.housekeeping_interval))
         while True:
             try:
                 await self.run_once()
@@ -67,4 +69,5 @@ class Housekeeper:
             removed += await self.store.purge_failed_notifications(before)
         if removed:
             log.info("housekeeping removed %s rows", removed)
+        await self.store.optimize()
         return removed

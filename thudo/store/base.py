@@ -310,6 +310,10 @@ class Store(abc.ABC):
         when the instance limit cut the answer short (clause 6.3.10)."""
 
     @abc.abstractmethod
+    async def optimize(self) -> None:
+        """Refresh the statistics the query planner relies on."""
+
+    @abc.abstractmethod
     async def purge_history(self, before: str, limit: int) -> int:
         """Delete up to ``limit`` raw instances observed before a time; rollups stay."""
 

@@ -87,7 +87,9 @@ class SqliteStore(Store):
         self._outbox_written = False
         self._tenants: dict[str, int] = {"": 0}
         self._local = threading.local()
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="thudo-sqlite-read")
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.sqlite_readers, thread_name_prefix="thudo-sqlite-read"
+        )
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
 
@@ -188,13 +190,19 @@ class SqliteStore(Store):
         self, tenant: str, changes: list[tuple[str, Change]], conn: sqlite3.Connection
     ) -> list[Any]:
         out: list[Any] = []
+        rows = _Rows()
+        seen: set[str] = set()
         for entity_id, fn in changes:
+            if entity_id in seen:
+                rows.flush(conn)  # its earlier rows must be in place before they change
+            seen.add(entity_id)
             # _apply writes nothing until the change has succeeded, so a failed item
             # needs no savepoint to undo.
             try:
-                out.append(self._apply(tenant, entity_id, fn, conn))
+                out.append(self._apply(tenant, entity_id, fn, conn, rows=rows))
             except NgsiError as exc:
                 out.append(exc)
+        rows.flush(conn)
         return out
 
     def _apply(
@@ -204,7 +212,10 @@ class SqliteStore(Store):
         fn: Change,
         conn: sqlite3.Connection,
         history: bool = True,
+        rows: _Rows | None = None,
     ) -> Any:
+        own = rows is None
+        buf = rows if rows is not None else _Rows()
         known = self._tenant_if_any(conn, tenant)
         row = None
         if known is not None:
@@ -227,13 +238,15 @@ class SqliteStore(Store):
         else:
             assert isinstance(new, dict)
             if row is None:
-                _insert(conn, tid, new)
+                _insert(conn, tid, new, buf)
             else:
-                _update(conn, tid, row[0], before, new)
+                _update(conn, tid, row[0], before, new, buf)
         after = new if isinstance(new, dict) else None
         if history:
-            temporal.record_change(conn, tid, before, after, now_iso())
+            temporal.record_change(conn, tid, before, after, now_iso(), buf.history)
         self._notify(conn, tid, tenant, before, after, types)
+        if own:
+            buf.flush(conn)
         return result
 
     def _notify(
@@ -562,6 +575,14 @@ class SqliteStore(Store):
                 cut.extend((index, a) for a in sorted(truncated))
         return entities, count, cut_to_range(entities, cut, time) if cut else None
 
+    async def optimize(self) -> None:
+        def job(conn: sqlite3.Connection) -> None:
+            # Approximate statistics (analysis_limit) are enough for the planner, and cheap.
+            conn.execute("PRAGMA analysis_limit = 1000")
+            conn.execute("ANALYZE")
+
+        await self._writer.submit(job)
+
     async def purge_history(self, before: str, limit: int) -> int:
         def job(conn: sqlite3.Connection) -> int:
             return conn.execute(
@@ -663,29 +684,47 @@ def _guard(fn: Any, *args: Any) -> Any:
         raise ServiceUnavailable("the database could not answer the query; retry later") from exc
 
 
-def _insert(conn: sqlite3.Connection, tid: int, entity: Entity) -> None:
+class _Rows:
+    """Index and history rows gathered over the changes of one job, inserted together:
+    one executemany per table instead of several per entity."""
+
+    __slots__ = ("attrs", "history", "scopes", "types")
+
+    def __init__(self) -> None:
+        self.attrs: list[tuple[Any, ...]] = []
+        self.types: list[tuple[Any, ...]] = []
+        self.scopes: list[tuple[Any, ...]] = []
+        self.history: list[tuple[Any, ...]] = []
+
+    def flush(self, conn: sqlite3.Connection) -> None:
+        """Insert what was gathered."""
+        if self.types:
+            conn.executemany("INSERT INTO etypes (tenant, type, eid) VALUES (?, ?, ?)", self.types)
+        if self.scopes:
+            conn.executemany(
+                "INSERT INTO escopes (tenant, scope, eid) VALUES (?, ?, ?)", self.scopes
+            )
+        if self.attrs:
+            conn.executemany(_INSERT_ATTR, self.attrs)
+        temporal.insert_rows(conn, self.history)
+        self.attrs, self.types, self.scopes, self.history = [], [], [], []
+
+
+def _insert(conn: sqlite3.Connection, tid: int, entity: Entity, rows: _Rows) -> None:
     cur = conn.execute(
         "INSERT INTO entities (tenant, id, created_at, modified_at, doc) VALUES (?, ?, ?, ?, ?)",
         (tid, entity["id"], entity["createdAt"], entity["modifiedAt"], orjson.dumps(entity)),
     )
     eid = cur.lastrowid
     assert eid is not None
-    _insert_types(conn, tid, eid, entity)
+    _insert_types(tid, eid, entity, rows)
     _insert_geo(conn, tid, eid, entity)
-    conn.executemany(_INSERT_ATTR, _attr_params(tid, eid, entity))
+    rows.attrs.extend(_attr_params(tid, eid, entity))
 
 
-def _insert_types(conn: sqlite3.Connection, tid: int, eid: int, entity: Entity) -> None:
-    conn.executemany(
-        "INSERT INTO etypes (tenant, type, eid) VALUES (?, ?, ?)",
-        [(tid, t, eid) for t in entity["type"]],
-    )
-    scopes = entity.get("scope")
-    if scopes:
-        conn.executemany(
-            "INSERT INTO escopes (tenant, scope, eid) VALUES (?, ?, ?)",
-            [(tid, s, eid) for s in scopes],
-        )
+def _insert_types(tid: int, eid: int, entity: Entity, rows: _Rows) -> None:
+    rows.types.extend((tid, t, eid) for t in entity["type"])
+    rows.scopes.extend((tid, s, eid) for s in entity.get("scope") or ())
 
 
 def _wkb_and_bounds(geojson: dict[str, Any]) -> tuple[bytes, tuple[float, ...]]:
@@ -725,7 +764,9 @@ def _delete_rows(conn: sqlite3.Connection, eid: int) -> None:
     _delete_geo(conn, eid)
 
 
-def _update(conn: sqlite3.Connection, tid: int, eid: int, old: Entity | None, new: Entity) -> None:
+def _update(
+    conn: sqlite3.Connection, tid: int, eid: int, old: Entity | None, new: Entity, rows: _Rows
+) -> None:
     conn.execute(
         "UPDATE entities SET modified_at = ?, doc = ? WHERE eid = ?",
         (new["modifiedAt"], orjson.dumps(new), eid),
@@ -733,7 +774,7 @@ def _update(conn: sqlite3.Connection, tid: int, eid: int, old: Entity | None, ne
     if old is None or old["type"] != new["type"] or old.get("scope") != new.get("scope"):
         conn.execute("DELETE FROM etypes WHERE eid = ?", (eid,))
         conn.execute("DELETE FROM escopes WHERE eid = ?", (eid,))
-        _insert_types(conn, tid, eid, new)
+        _insert_types(tid, eid, new, rows)
     if old is None or geo_values(old) != geo_values(new):
         _delete_geo(conn, eid)
         _insert_geo(conn, tid, eid, new)
@@ -749,4 +790,4 @@ def _update(conn: sqlite3.Connection, tid: int, eid: int, old: Entity | None, ne
     )
     if changed:
         part = {"attrs": {a: new_attrs[a] for a in changed}}
-        conn.executemany(_INSERT_ATTR, _attr_params(tid, eid, part))
+        rows.attrs.extend(_attr_params(tid, eid, part))

@@ -121,9 +121,15 @@ def _save_entity(
 
 
 def record_change(
-    conn: sqlite3.Connection, tid: int, before: Entity | None, after: Entity | None, now: str
+    conn: sqlite3.Connection,
+    tid: int,
+    before: Entity | None,
+    after: Entity | None,
+    now: str,
+    sink: list[tuple[Any, ...]] | None = None,
 ) -> None:
-    """Record what a core change did to the entity's history."""
+    """Record what a core change did to the entity's history. New instance rows go to
+    ``sink`` when one is given (the caller inserts them with ``insert_rows``)."""
     if after is None:
         # Deleting an entity deletes its history (the delete_temporal_on_core_delete
         # convention of the ETSI conformance suite).
@@ -140,8 +146,17 @@ def record_change(
         _row(tid, after["id"], r.attr, r.instance, now, r.deleted)
         for r in history_rows(before, after)
     ]
-    conn.executemany(_INSERT, rows)
-    rollups.add_rows(conn, rows)
+    if sink is not None:
+        sink.extend(rows)
+    else:
+        insert_rows(conn, rows)
+
+
+def insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert instance rows and count them into the rollups."""
+    if rows:
+        conn.executemany(_INSERT, rows)
+        rollups.add_rows(conn, rows)
 
 
 def append_instances(
