@@ -7,6 +7,7 @@ the most selective index. Values are always bound, never formatted into the SQL.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,10 @@ class Where:
         return " AND ".join(self.clauses) if self.clauses else "1"
 
 
-def compile_selection(tenant: int, sel: EntitySelection) -> Where:
+PathId = Callable[[str], int]
+
+
+def compile_selection(tenant: int, sel: EntitySelection, pid: PathId) -> Where:
     """The WHERE clause (without the keyword) for a selection within one tenant."""
     # "+e.tenant" keeps the planner from scanning the tenant's entities through the
     # (tenant, id) index when a filter below can drive the query far more selectively.
@@ -51,17 +55,17 @@ def compile_selection(tenant: int, sel: EntitySelection) -> Where:
         w.clauses.append(sql)
         w.params.extend(params)
     if sel.q is not None:
-        sql, params = _q_set(tenant, sel.q)
+        sql, params = _q_set(tenant, sel.q, pid)
         w.clauses.append(f"e.eid IN ({sql})")
         w.params.extend(params)
     if sel.attrs is not None:
         marks = ",".join("?" * len(sel.attrs))
         w.clauses.append(
             f"e.eid IN (SELECT eid FROM attrs WHERE tenant = ? AND kind = {K_ATTR} "
-            f"AND path IN ({marks}))"
+            f"AND pid IN ({marks}))"
         )
         w.params.append(tenant)
-        w.params.extend(sorted(sel.attrs))
+        w.params.extend(pid(a) for a in sorted(sel.attrs))
     if sel.scope is not None:
         sql, params = _scope(sel.scope)
         w.clauses.append(sql)
@@ -107,24 +111,24 @@ def _types(tenant: int, expr: TypeExpr, correlated: bool) -> tuple[str, list[Any
     return "(" + joiner.join(parts) + ")", params
 
 
-def _q_set(tenant: int, node: QNode) -> tuple[str, list[Any]]:
+def _q_set(tenant: int, node: QNode, pid: PathId) -> tuple[str, list[Any]]:
     """A SELECT of entity keys matching a q node."""
     if isinstance(node, Term):
-        return _term_set(tenant, node)
+        return _term_set(tenant, node, pid)
     op = " INTERSECT " if isinstance(node, And) else " UNION "
     parts: list[str] = []
     params: list[Any] = []
     for item in node.items:
-        sql, p = _q_set(tenant, item)
+        sql, p = _q_set(tenant, item, pid)
         parts.append(f"SELECT * FROM ({sql})")
         params.extend(p)
     return op.join(parts), params
 
 
-def _term_set(tenant: int, term: Term) -> tuple[str, list[Any]]:
+def _term_set(tenant: int, term: Term, pid: PathId) -> tuple[str, list[Any]]:
     path = q_path(term.path.attr, term.path.subs, term.path.keys)
-    base = "SELECT eid FROM attrs WHERE tenant = ? AND path = ?"
-    params: list[Any] = [tenant, path]
+    base = "SELECT eid FROM attrs WHERE tenant = ? AND pid = ?"
+    params: list[Any] = [tenant, pid(path)]
     if term.op is None:
         return base, params
     cond, cparams = _condition(term)
@@ -221,7 +225,7 @@ _ENTITY_KEYS = {
 }
 
 
-def compile_order(sel: EntitySelection) -> tuple[str, list[Any]]:
+def compile_order(sel: EntitySelection, pid: PathId) -> tuple[str, list[Any]]:
     """The ORDER BY list (orderBy, clause 4.23), always ending with the insertion order."""
     parts: list[str] = []
     params: list[Any] = []
@@ -232,9 +236,9 @@ def compile_order(sel: EntitySelection) -> tuple[str, list[Any]]:
             agg = "max" if desc else "min"
             column = (
                 f"(SELECT {agg}(a.val) FROM attrs a WHERE a.eid = e.eid "
-                f"AND a.path = ? AND a.kind IN ({K_NUM},{K_STR},{K_BOOL},{K_TIME}))"
+                f"AND a.pid = ? AND a.kind IN ({K_NUM},{K_STR},{K_BOOL},{K_TIME}))"
             )
-            params.append(key)
+            params.append(pid(key))
         parts.append(column + direction)
     parts.append("e.eid")
     return ", ".join(parts), params

@@ -43,17 +43,25 @@ CREATE TABLE IF NOT EXISTS escopes (
 CREATE INDEX IF NOT EXISTS escopes_by_scope ON escopes (tenant, scope, eid);
 CREATE INDEX IF NOT EXISTS escopes_by_eid ON escopes (eid);
 
+-- Attribute paths (an IRI, then sub-attributes and keys) are stored once, as numbers.
+CREATE TABLE IF NOT EXISTS paths (
+    pid INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE
+);
+
 -- One row per searchable value. "val" holds a number or a text (no type affinity):
--- numbers sort before texts, so one index serves both kinds of range.
+-- numbers sort before texts, so one index serves both kinds of range. "root" is the path
+-- of the top-level attribute, so that an attribute's rows can be replaced together.
 CREATE TABLE IF NOT EXISTS attrs (
     tenant INTEGER NOT NULL,
-    path TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    root INTEGER NOT NULL,
     kind INTEGER NOT NULL,
     val,
     eid INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS attrs_val ON attrs (tenant, path, val, kind, eid);
-CREATE INDEX IF NOT EXISTS attrs_by_eid ON attrs (eid, path);
+CREATE INDEX IF NOT EXISTS attrs_val ON attrs (tenant, pid, val, kind, eid);
+CREATE INDEX IF NOT EXISTS attrs_by_eid ON attrs (eid, root);
 
 CREATE TABLE IF NOT EXISTS geo (
     gid INTEGER PRIMARY KEY,

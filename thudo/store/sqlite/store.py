@@ -28,7 +28,7 @@ from thudo.errors import (
     ServiceUnavailable,
 )
 from thudo.ngsild.history import latest_state
-from thudo.ngsild.model import Entity, Instance
+from thudo.ngsild.model import KEY_SEP, SUB_SEP, Entity, Instance
 from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.temporal import Aggregation, TemporalEntity, cut_to_range
 from thudo.ngsild.temporal import TimeFilter as TemporalTime
@@ -53,6 +53,7 @@ from thudo.store.sqlite import outbox, temporal
 from thudo.store.sqlite.connection import FunctionFailure, open_connection
 from thudo.store.sqlite.filters import compile_order, compile_selection
 from thudo.store.sqlite.outbox import insert_outbound
+from thudo.store.sqlite.paths import PathIds
 from thudo.store.sqlite.schema import migrate
 from thudo.store.sqlite.writer import Writer
 
@@ -61,15 +62,7 @@ __all__ = ["SqliteStore"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_INSERT_ATTR = "INSERT INTO attrs (tenant, path, kind, val, eid) VALUES (?, ?, ?, ?, ?)"
-
-
-def _attr_params(tid: int, eid: int, entity: Entity) -> list[tuple[Any, ...]]:
-    """attrs rows: a number, or else a text, in the one ``val`` column."""
-    return [
-        (tid, path, kind, num if num is not None else txt, eid)
-        for path, kind, num, txt in index_rows(entity)
-    ]
+_INSERT_ATTR = "INSERT INTO attrs (tenant, pid, root, kind, val, eid) VALUES (?, ?, ?, ?, ?, ?)"
 
 
 class SqliteStore(Store):
@@ -78,8 +71,12 @@ class SqliteStore(Store):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._path = settings.sqlite_path
+        self._paths = PathIds()
         self._writer = Writer(
-            self._connect_writer, settings.sqlite_group_commit_max, self._after_commit
+            self._connect_writer,
+            settings.sqlite_group_commit_max,
+            self._after_commit,
+            self._paths.rolled_back,
         )
         self._listener: ChangeListener | None = None
         self._wants: Callable[[str, list[str]], bool] | None = None
@@ -238,9 +235,13 @@ class SqliteStore(Store):
         else:
             assert isinstance(new, dict)
             if row is None:
-                _insert(conn, tid, new, buf)
+                eid = _insert(conn, tid, new, buf)
+                buf.attrs.extend(self._attr_params(conn, tid, eid, new))
             else:
-                _update(conn, tid, row[0], before, new, buf)
+                changed = _update(conn, tid, row[0], before, new, buf, self._paths)
+                if changed:
+                    part = {"attrs": {a: new["attrs"][a] for a in changed}}
+                    buf.attrs.extend(self._attr_params(conn, tid, row[0], part))
         after = new if isinstance(new, dict) else None
         if history:
             temporal.record_change(conn, tid, before, after, now_iso(), buf.history)
@@ -269,7 +270,20 @@ class SqliteStore(Store):
             insert_outbound(conn, tid, items, now_iso(), time.time())
             self._outbox_written = True
 
+    def _attr_params(
+        self, conn: sqlite3.Connection, tid: int, eid: int, entity: Entity
+    ) -> list[tuple[Any, ...]]:
+        """attrs rows: path numbers, and a number or else a text in the one ``val`` column."""
+        pid = self._paths.for_write
+        out = []
+        for path, kind, num, txt in index_rows(entity):
+            root = path.split(SUB_SEP, 1)[0].split(KEY_SEP, 1)[0]
+            value = num if num is not None else txt
+            out.append((tid, pid(conn, path), pid(conn, root), kind, value, eid))
+        return out
+
     def _after_commit(self) -> None:
+        self._paths.committed()
         if self._outbox_written:
             self._outbox_written = False
             if self._on_commit is not None:
@@ -307,8 +321,9 @@ class SqliteStore(Store):
     def _query(self, tenant: str, sel: EntitySelection) -> EntityPage:
         conn = self._reader()
         tid = self._tenant_for_read(conn, tenant)
-        where = compile_selection(tid, sel)
-        order, order_params = compile_order(sel)
+        pid = functools.partial(self._paths.for_read, conn)
+        where = compile_selection(tid, sel, pid)
+        order, order_params = compile_order(sel, pid)
         # The SQL text comes from compile_selection/compile_order; every value is bound.
         sql = f"SELECT e.doc FROM entities e WHERE {where.sql()} ORDER BY {order} LIMIT ? OFFSET ?"
         rows = conn.execute(sql, [*where.params, *order_params, sel.limit, sel.offset]).fetchall()
@@ -333,8 +348,8 @@ class SqliteStore(Store):
         infos = {t: TypeInfo(t, n) for t, n in counts}
         if with_attributes:
             rows = conn.execute(
-                "SELECT DISTINCT t.type, a.path, a.val FROM etypes t "
-                "JOIN attrs a ON a.eid = t.eid "
+                "SELECT DISTINCT t.type, p.path, a.val FROM etypes t "
+                "JOIN attrs a ON a.eid = t.eid JOIN paths p ON p.pid = a.pid "
                 f"WHERE t.tenant = ? AND a.tenant = ? AND a.kind = {K_ATTR}",
                 (tid, tid),
             )
@@ -350,13 +365,14 @@ class SqliteStore(Store):
         conn = self._reader()
         tid = self._tenant_for_read(conn, tenant)
         sql = (
-            "SELECT a.path, a.val, t.type, a.eid FROM attrs a JOIN etypes t ON t.eid = a.eid "
+            "SELECT p.path, a.val, t.type, a.eid FROM attrs a JOIN etypes t ON t.eid = a.eid "
+            "JOIN paths p ON p.pid = a.pid "
             f"WHERE a.tenant = ? AND a.kind = {K_ATTR}"
         )
         params: list[Any] = [tid]
         if name is not None:
-            sql += " AND a.path = ?"
-            params.append(name)
+            sql += " AND a.pid = ?"
+            params.append(self._paths.for_read(conn, name))
         infos: dict[str, tuple[set[int], set[str], set[str]]] = {}
         for path, kind, etype, eid in conn.execute(sql, params):
             eids, types, kinds = infos.setdefault(path, (set(), set(), set()))
@@ -710,7 +726,7 @@ class _Rows:
         self.attrs, self.types, self.scopes, self.history = [], [], [], []
 
 
-def _insert(conn: sqlite3.Connection, tid: int, entity: Entity, rows: _Rows) -> None:
+def _insert(conn: sqlite3.Connection, tid: int, entity: Entity, rows: _Rows) -> int:
     cur = conn.execute(
         "INSERT INTO entities (tenant, id, created_at, modified_at, doc) VALUES (?, ?, ?, ?, ?)",
         (tid, entity["id"], entity["createdAt"], entity["modifiedAt"], orjson.dumps(entity)),
@@ -719,7 +735,7 @@ def _insert(conn: sqlite3.Connection, tid: int, entity: Entity, rows: _Rows) -> 
     assert eid is not None
     _insert_types(tid, eid, entity, rows)
     _insert_geo(conn, tid, eid, entity)
-    rows.attrs.extend(_attr_params(tid, eid, entity))
+    return eid
 
 
 def _insert_types(tid: int, eid: int, entity: Entity, rows: _Rows) -> None:
@@ -765,8 +781,16 @@ def _delete_rows(conn: sqlite3.Connection, eid: int) -> None:
 
 
 def _update(
-    conn: sqlite3.Connection, tid: int, eid: int, old: Entity | None, new: Entity, rows: _Rows
-) -> None:
+    conn: sqlite3.Connection,
+    tid: int,
+    eid: int,
+    old: Entity | None,
+    new: Entity,
+    rows: _Rows,
+    paths: PathIds,
+) -> list[str]:
+    """Update an entity's row and indexes; returns the attributes whose index rows the
+    caller must write anew."""
     conn.execute(
         "UPDATE entities SET modified_at = ?, doc = ? WHERE eid = ?",
         (new["modifiedAt"], orjson.dumps(new), eid),
@@ -782,12 +806,9 @@ def _update(
     new_attrs = new["attrs"]
     changed = [a for a in new_attrs if old_attrs.get(a) != new_attrs[a]]
     gone = [a for a in old_attrs if a not in new_attrs]
-    # Only the index rows of the attributes that changed are rewritten. A path starts with
-    # its attribute's IRI, followed by a separator below " " when it goes deeper.
+    # Only the index rows of the attributes that changed are rewritten.
     conn.executemany(
-        "DELETE FROM attrs WHERE eid = ? AND path >= ? AND path < ?",
-        [(eid, a, a + " ") for a in (*changed, *gone)],
+        "DELETE FROM attrs WHERE eid = ? AND root = ?",
+        [(eid, paths.for_write(conn, a)) for a in (*changed, *gone)],
     )
-    if changed:
-        part = {"attrs": {a: new_attrs[a] for a in changed}}
-        rows.attrs.extend(_attr_params(tid, eid, part))
+    return changed

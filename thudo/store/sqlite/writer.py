@@ -46,10 +46,12 @@ class Writer:
         connect: Callable[[], sqlite3.Connection],
         max_group: int,
         after_commit: Callable[[], None] | None = None,
+        after_rollback: Callable[[], None] | None = None,
     ) -> None:
         self._connect = connect
         self._max_group = max_group
         self._after_commit = after_commit
+        self._after_rollback = after_rollback
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -120,13 +122,14 @@ class Writer:
             log.error("SQLite commit failed: %s", exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if self._after_rollback is not None:
+                self._after_rollback()
             failure = ServiceUnavailable("the database could not commit the write; retry later")
             for item in group:
                 item.error = failure
         self._deliver(group)
 
-    @staticmethod
-    def _run_item(conn: sqlite3.Connection, item: _Item) -> None:
+    def _run_item(self, conn: sqlite3.Connection, item: _Item) -> None:
         conn.execute("SAVEPOINT job")
         try:
             item.result = item.fn(conn)
@@ -138,6 +141,8 @@ class Writer:
         except BaseException as exc:
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
+            if self._after_rollback is not None:
+                self._after_rollback()
             if not isinstance(exc, NgsiError):
                 log.exception("write job failed")
             item.error = exc
