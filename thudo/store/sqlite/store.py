@@ -50,6 +50,7 @@ from thudo.store.base import (
     TypeInfo,
 )
 from thudo.store.sqlite import outbox, temporal
+from thudo.store.sqlite.checkpoint import Checkpointer
 from thudo.store.sqlite.connection import FunctionFailure, open_connection
 from thudo.store.sqlite.filters import compile_order, compile_selection
 from thudo.store.sqlite.outbox import insert_outbound
@@ -72,6 +73,7 @@ class SqliteStore(Store):
         self._settings = settings
         self._path = settings.sqlite_path
         self._paths = PathIds()
+        self._checkpointer = Checkpointer(lambda: self._connect(readonly=False))
         self._writer = Writer(
             self._connect_writer,
             settings.sqlite_group_commit_max,
@@ -96,7 +98,10 @@ class SqliteStore(Store):
         return open_connection(self._path, s.sqlite_busy_timeout_ms, s.sqlite_cache_mib, readonly)
 
     def _connect_writer(self) -> sqlite3.Connection:
-        return self._connect(readonly=False)
+        conn = self._connect(readonly=False)
+        # The checkpointer thread does this, so that commits never wait for it.
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        return conn
 
     async def start(self) -> None:
         if not self._path.startswith((":memory:", "file:")):
@@ -107,12 +112,14 @@ class SqliteStore(Store):
         finally:
             conn.close()
         self._writer.start()
+        self._checkpointer.start()
         for tid, name in self._reader().execute("SELECT tid, name FROM tenants"):
             self._tenants[name] = tid
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._writer.stop)
         self._executor.shutdown(wait=True)
+        await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.stop)
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()
