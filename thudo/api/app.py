@@ -14,6 +14,7 @@ from starlette.types import Receive, Scope, Send
 from thudo import __version__
 from thudo.api.call import AppState, Call
 from thudo.api.problems import problem_response
+from thudo.api.reply import Reply
 from thudo.api.routes import PREFIX, resolve
 from thudo.config import Settings
 from thudo.contexts.registry import ContextRegistry
@@ -123,8 +124,8 @@ class ThudoApp:
             body["notifications"] = await self.store.outbox_counts()
         except NgsiError as exc:
             body = {"status": "unavailable", "version": __version__, "detail": exc.detail}
-            return Response(orjson.dumps(body), 503, media_type="application/json")
-        return Response(orjson.dumps(body), 200, media_type="application/json")
+            return Reply(orjson.dumps(body), 503, media_type="application/json")
+        return Reply(orjson.dumps(body), 200, media_type="application/json")
 
 
 def create_app(settings: Settings) -> ThudoApp:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from thudo.api.call import Call
 from thudo.api.entities import check_entity_id
 from thudo.api.params import flag, options_set
+from thudo.api.reply import Reply
 from thudo.errors import BadRequestData, InvalidRequest, ResourceNotFound
 from thudo.ngsild.jsonld import ActiveContext
 from thudo.ngsild.model import Entity
@@ -57,7 +58,7 @@ def update_result_body(result: UpdateResult) -> dict[str, Any]:
 def _result_response(call: Call, result: UpdateResult) -> Response:
     if not result.not_updated:
         return call.no_content()
-    return Response(
+    return Reply(
         orjson.dumps(update_result_body(result)), 207, call.headers(), media_type="application/json"
     )
 

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from thudo.api import media
 from thudo.api.call import Call
 from thudo.api.params import options_set
+from thudo.api.reply import Reply
 from thudo.errors import (
     AlreadyExists,
     BadRequestData,
@@ -43,7 +44,7 @@ def _error_entry(entity_id: str, exc: NgsiError) -> dict[str, Any]:
 
 def _result(call: Call, success: list[str], errors: list[dict[str, Any]]) -> Response:
     body = {"success": success, "errors": errors}
-    return Response(orjson.dumps(body), 207, call.headers(), media_type=media.JSON)
+    return Reply(orjson.dumps(body), 207, call.headers(), media_type=media.JSON)
 
 
 async def _entities(call: Call) -> tuple[list[Any], str]:
@@ -56,7 +57,7 @@ async def _entities(call: Call) -> tuple[list[Any], str]:
         raise PayloadTooLarge(
             f"a batch holds at most {call.settings.max_batch_entities} entities, got {len(body)}"
         )
-    if kind == media.JSONLD and media.link_context_url(call.request.headers.get("link")):
+    if kind == media.JSONLD and media.link_context_url(call.header("link")):
         raise BadRequestData(
             "with Content-Type application/ld+json the @context goes in the body, "
             "not in a Link header"
@@ -137,7 +138,7 @@ async def _create(call: Call) -> Response:
     success, _ = await _apply(call, items, errors)
     if errors:
         return _result(call, success, errors)
-    return Response(orjson.dumps(success), 201, call.headers(), media_type=media.JSON)
+    return Reply(orjson.dumps(success), 201, call.headers(), media_type=media.JSON)
 
 
 async def _upsert(call: Call) -> Response:
@@ -167,7 +168,7 @@ async def _upsert(call: Call) -> Response:
     created = [i for (i, _), r in zip(items, results, strict=True) if r is True]
     if created:
         body = orjson.dumps(list(dict.fromkeys(created)))
-        return Response(body, 201, call.headers(), media_type=media.JSON)
+        return Reply(body, 201, call.headers(), media_type=media.JSON)
     return call.no_content()
 
 

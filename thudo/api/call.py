@@ -10,13 +10,14 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
-from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
 from thudo.api import media
+from thudo.api.reply import Reply
 from thudo.config import Settings
 from thudo.contexts.registry import ContextRegistry
 from thudo.errors import BadRequestData, InvalidRequest, PayloadTooLarge
@@ -65,13 +66,14 @@ def check_depth(value: Any, limit: int) -> None:
 class Call:
     """The request being handled and the helpers to answer it."""
 
-    __slots__ = ("_params", "request", "state", "tenant")
+    __slots__ = ("_headers", "_params", "request", "state", "tenant")
 
     def __init__(self, request: Request, state: AppState) -> None:
         self.request = request
         self.state = state
+        self._headers: dict[str, str] | None = None
+        self._params: dict[str, str] | None = None
         self.tenant = self._tenant()
-        self._params: QueryParams | None = None
 
     @property
     def settings(self) -> Settings:
@@ -84,14 +86,23 @@ class Call:
         return self.state.store
 
     @property
-    def params(self) -> QueryParams:
-        """The query parameters (form-decoded)."""
+    def params(self) -> dict[str, str]:
+        """The query parameters (form-decoded; the last of repeated ones)."""
         if self._params is None:
-            self._params = self.request.query_params
+            raw = self.request.scope.get("query_string", b"").decode("latin-1")
+            self._params = dict(parse_qsl(raw, keep_blank_values=True)) if raw else {}
         return self._params
 
+    def header(self, name: str) -> str | None:
+        """A request header by its lower-case name."""
+        if self._headers is None:
+            self._headers = {
+                k.decode("latin-1"): v.decode("latin-1") for k, v in self.request.scope["headers"]
+            }
+        return self._headers.get(name)
+
     def _tenant(self) -> str:
-        raw = self.request.headers.get("ngsild-tenant")
+        raw = self.header("ngsild-tenant")
         if raw is None or raw == "":
             return ""
         if not _TENANT.match(raw):
@@ -102,7 +113,7 @@ class Call:
     async def body_bytes(self) -> bytes:
         """The raw body, refused with 413 beyond ``max_body_bytes``."""
         limit = self.settings.max_body_bytes
-        declared = self.request.headers.get("content-length")
+        declared = self.header("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(f"the payload is larger than the limit of {limit} bytes")
         chunks: list[bytes] = []
@@ -116,7 +127,7 @@ class Call:
 
     async def json_body(self, allow_merge_patch: bool = False) -> tuple[Any, str]:
         """The parsed JSON body and its media type (JSON or JSONLD)."""
-        kind = media.body_media_type(self.request.headers.get("content-type"), allow_merge_patch)
+        kind = media.body_media_type(self.header("content-type"), allow_merge_patch)
         data = await self.body_bytes()
         if not data.strip():
             raise InvalidRequest("the request body is empty")
@@ -132,7 +143,7 @@ class Call:
     # --- @context ---------------------------------------------------------------------
     def body_context_value(self, body: Any, kind: str) -> ContextValue:
         """The @context of one payload object, by the rules of clause 6.3.5."""
-        link = media.link_context_url(self.request.headers.get("link"))
+        link = media.link_context_url(self.header("link"))
         has_inline = isinstance(body, dict) and "@context" in body
         if kind == media.JSONLD:
             if link is not None:
@@ -160,7 +171,7 @@ class Call:
 
     async def read_context(self) -> tuple[ActiveContext, ContextValue]:
         """The active context of a request without a body (the Link header, or the core)."""
-        value = media.link_context_url(self.request.headers.get("link"))
+        value = media.link_context_url(self.header("link"))
         return await self.state.contexts.resolve(value), value
 
     async def context_url(self, value: ContextValue) -> str:
@@ -204,11 +215,11 @@ class Call:
                 payload["@context"] = ctx_out
         else:
             headers["Link"] = media.context_link(await self.context_url(value))
-        return Response(orjson.dumps(payload), status, headers, media_type=kind)
+        return Reply(orjson.dumps(payload), status, headers, media_type=kind)
 
     def no_content(self, status: int = 204, extra: dict[str, str] | None = None) -> Response:
         """An answer without a body."""
         headers = self.headers()
         if extra:
             headers.update(extra)
-        return Response(b"", status, headers)
+        return Reply(b"", status, headers)

@@ -19,7 +19,7 @@ _OFFERED = (media.JSON, media.JSONLD)
 
 
 def _kind(call: Call) -> str:
-    return media.negotiate(call.request.headers.get("accept"), _OFFERED)
+    return media.negotiate(call.header("accept"), _OFFERED)
 
 
 async def retrieve_types(call: Call) -> Response:

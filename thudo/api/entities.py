@@ -70,9 +70,7 @@ async def retrieve_entity(call: Call, entity_id: str) -> Response:
     """GET /entities/{id} in the representation the client asked for."""
     opts_set = _checked_options(call)
     check_entity_id(entity_id)
-    kind = media.negotiate(
-        call.request.headers.get("accept"), (media.JSON, media.JSONLD, media.GEOJSON)
-    )
+    kind = media.negotiate(call.header("accept"), (media.JSON, media.JSONLD, media.GEOJSON))
     ctx, value = await call.read_context()
     opts = render_options(call.params, ctx, opts_set)
     entity = await call.store.get_entity(call.tenant, entity_id)

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from thudo.api import media
 from thudo.api.call import Call
+from thudo.api.reply import Reply
 from thudo.errors import BadRequestData, InvalidRequest
 from thudo.ngsild.jsonld import core_context_document, is_core_context_url
 from thudo.store.base import ContextRecord
@@ -38,12 +39,12 @@ def _details(rec: ContextRecord) -> dict[str, Any]:
 
 
 def _json(call: Call, payload: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(payload), status, call.headers(), media_type=media.JSON)
+    return Reply(orjson.dumps(payload), status, call.headers(), media_type=media.JSON)
 
 
 async def add_context(call: Call) -> Response:
     """POST /jsonldContexts: host a user @context; 201 with its Location."""
-    media.body_media_type(call.request.headers.get("content-type"))
+    media.body_media_type(call.header("content-type"))
     data = await call.body_bytes()
     try:
         body = orjson.loads(data)
@@ -75,7 +76,7 @@ async def serve_context(call: Call, context_id: str) -> Response:
     rec = call.state.contexts.find(context_id)
     if details:
         return _json(call, _details(rec))
-    return Response(rec.body, 200, call.headers(), media_type=media.JSON)
+    return Reply(rec.body, 200, call.headers(), media_type=media.JSON)
 
 
 def _core_details(url: str) -> dict[str, Any]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from starlette.datastructures import QueryParams
-
 from thudo.config import Settings
 from thudo.errors import BadRequestData, InvalidRequest, TooManyResults
 from thudo.ngsild.jsonld import ActiveContext
@@ -47,7 +45,7 @@ _OPTIONS = frozenset(
 )
 
 
-def check_known(params: QueryParams, allowed: frozenset[str]) -> None:
+def check_known(params: Mapping[str, str], allowed: frozenset[str]) -> None:
     """Reject query parameters this operation does not define (clause 6.3.x)."""
     for name in params:
         if name not in allowed:

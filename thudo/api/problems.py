@@ -7,6 +7,7 @@ import logging
 import orjson
 from starlette.responses import Response
 
+from thudo.api.reply import Reply
 from thudo.errors import InternalError, NgsiError
 
 __all__ = ["PROBLEM_JSON", "problem_response"]
@@ -22,4 +23,4 @@ def problem_response(exc: BaseException) -> Response:
         log.error("unhandled error", exc_info=exc)
         exc = InternalError("the broker failed to handle the request; see the server log")
     body = orjson.dumps(exc.to_problem())
-    return Response(body, status_code=exc.status, headers=exc.headers, media_type=PROBLEM_JSON)
+    return Reply(body, status_code=exc.status, headers=exc.headers, media_type=PROBLEM_JSON)

@@ -126,9 +126,7 @@ async def query_entities(call: Call) -> Response:
     """GET /entities."""
     params = call.params
     _check_csf(params)
-    kind = media.negotiate(
-        call.request.headers.get("accept"), (media.JSON, media.JSONLD, media.GEOJSON)
-    )
+    kind = media.negotiate(call.header("accept"), (media.JSON, media.JSONLD, media.GEOJSON))
     ctx, value = await call.read_context()
     opts = render_options(params, ctx)
     type_param = params.get("type")
@@ -201,9 +199,7 @@ async def query_entities_post(call: Call) -> Response:
         raise InvalidRequest("the Query payload must be a JSON object")
     if body.get("type") not in (None, "Query"):
         raise BadRequestData("the payload type must be Query")
-    kind = media.negotiate(
-        call.request.headers.get("accept"), (media.JSON, media.JSONLD, media.GEOJSON)
-    )
+    kind = media.negotiate(call.header("accept"), (media.JSON, media.JSONLD, media.GEOJSON))
     ctx, value = await call.body_context(body, body_kind)
     params = _query_body_params(body)
     params.update({k: v for k, v in call.params.items() if k in ("limit", "offset", "count")})

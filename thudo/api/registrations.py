@@ -74,7 +74,7 @@ async def create_registration(call: Call) -> Response:
 
 async def retrieve_registration(call: Call, reg_id: str) -> Response:
     """GET /csourceRegistrations/{id}."""
-    kind = media.negotiate(call.request.headers.get("accept"), _OFFERED)
+    kind = media.negotiate(call.header("accept"), _OFFERED)
     check_uri(reg_id, "registration id")
     ctx, value = await call.read_context()
     doc = await call.store.get_document(KIND, call.tenant, reg_id)
@@ -96,7 +96,7 @@ def _type_names(expr: TypeExpr) -> set[str]:
 
 async def query_registrations(call: Call) -> Response:
     """GET /csourceRegistrations: discovery by id, type and attributes."""
-    kind = media.negotiate(call.request.headers.get("accept"), _OFFERED)
+    kind = media.negotiate(call.header("accept"), _OFFERED)
     ctx, value = await call.read_context()
     params = call.params
     ids = set(comma_list(params.get("id"))) or None
@@ -140,7 +140,7 @@ async def delete_registration(call: Call, reg_id: str) -> Response:
 
 async def query_registration_subscriptions(call: Call) -> Response:
     """GET /csourceSubscriptions: registration subscriptions are not supported yet."""
-    media.negotiate(call.request.headers.get("accept"), _OFFERED)
+    media.negotiate(call.header("accept"), _OFFERED)
     raise OperationNotSupported(
         "subscriptions to context source registrations are not supported yet", status=501
     )

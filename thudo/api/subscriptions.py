@@ -124,7 +124,7 @@ def _add_stats(notification: dict[str, Any], stats: Any) -> None:
 
 async def retrieve_subscription(call: Call, sub_id: str) -> Response:
     """GET /subscriptions/{id}."""
-    kind = media.negotiate(call.request.headers.get("accept"), _OFFERED)
+    kind = media.negotiate(call.header("accept"), _OFFERED)
     check_uri(sub_id, "subscription id")
     ctx, value = await call.read_context()
     await call.state.deliveries_settled(call.tenant, sub_id)
@@ -137,7 +137,7 @@ async def retrieve_subscription(call: Call, sub_id: str) -> Response:
 
 async def query_subscriptions(call: Call) -> Response:
     """GET /subscriptions, paged."""
-    kind = media.negotiate(call.request.headers.get("accept"), _OFFERED)
+    kind = media.negotiate(call.header("accept"), _OFFERED)
     ctx, value = await call.read_context()
     limit, offset = paging(call.params, call.settings)
     records, total = await call.store.list_subscriptions(call.tenant, limit, offset)

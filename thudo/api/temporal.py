@@ -156,7 +156,7 @@ def _aggregation(call: Call, params: Mapping[str, Any]) -> Aggregation | None:
 
 async def retrieve_temporal(call: Call, entity_id: str) -> Response:
     """GET /temporal/entities/{id}."""
-    kind = media.negotiate(call.request.headers.get("accept"), _OFFERED)
+    kind = media.negotiate(call.header("accept"), _OFFERED)
     check_temporal_options(call.params)
     check_uri(entity_id, "entity id")
     ctx, value = await call.read_context()
@@ -190,7 +190,7 @@ def _attr_names(raw: str | None, ctx: ActiveContext) -> frozenset[str] | None:
 
 async def query_temporal(call: Call) -> Response:
     """GET /temporal/entities."""
-    kind = media.negotiate(call.request.headers.get("accept"), _OFFERED)
+    kind = media.negotiate(call.header("accept"), _OFFERED)
     check_temporal_options(call.params)
     ctx, value = await call.read_context()
     return await _query(call, call.params, ctx, value, kind)
@@ -234,7 +234,7 @@ async def query_temporal_post(call: Call) -> Response:
     body, body_kind = await call.json_body()
     if not isinstance(body, dict):
         raise InvalidRequest("the Query payload must be a JSON object")
-    kind = media.negotiate(call.request.headers.get("accept"), _OFFERED)
+    kind = media.negotiate(call.header("accept"), _OFFERED)
     ctx, value = await call.body_context(body, body_kind)
     params: dict[str, Any] = dict(call.params)
     temporal_q = body.get("temporalQ") or {}
