@@ -34,12 +34,16 @@ def history_rows(before: Entity | None, after: Entity | None) -> list[HistoryRow
     old_attrs = before["attrs"] if before is not None else {}
     rows: list[HistoryRow] = []
     for iri, instances in after["attrs"].items():
+        if old_attrs.get(iri) == instances:
+            continue
         old = _by_dataset(old_attrs.get(iri, []))
         for inst in instances:
             ds = inst.get("datasetId")
             if old.get(ds) != inst:
                 rows.append(HistoryRow(iri, ds, inst))
     for iri, instances in old_attrs.items():
+        if after["attrs"].get(iri) == instances:
+            continue
         new = _by_dataset(after["attrs"].get(iri, []))
         for inst in instances:
             ds = inst.get("datasetId")

@@ -36,7 +36,7 @@ class ValueTable:
 
     def __init__(self, entity: Entity) -> None:
         self.rows: dict[str, list[tuple[int, float | None, str | None]]] = {}
-        for path, kind, num, txt in index_rows(entity):
+        for path, kind, num, txt in index_rows(entity, system_times=True):
             self.rows.setdefault(path, []).append((kind, num, txt))
 
     def values(self, path: str) -> list[tuple[int, float | None, str | None]]:

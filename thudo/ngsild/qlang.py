@@ -16,6 +16,8 @@ the attribute's members rather than to sub-attributes.
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ __all__ = [
     "QNode",
     "Range",
     "Term",
+    "decode_term",
+    "encode_term",
     "parse_q",
 ]
 
@@ -295,3 +299,34 @@ def parse_q(
     if not text:
         raise InvalidRequest(f"{param} is empty")
     return _Parser(text, expand, max_terms, param).parse()
+
+
+def encode_term(term: Term) -> str:
+    """A term as JSON text, to hand it to code that evaluates it elsewhere."""
+
+    def lit(item: Literal) -> list[Any]:
+        return [item.kind, item.value]
+
+    data = {
+        "path": [term.path.attr, list(term.path.subs), list(term.path.keys)],
+        "op": term.op,
+        "values": [lit(v) for v in term.values],
+        "range": [lit(term.range.low), lit(term.range.high)] if term.range else None,
+        "pattern": term.pattern,
+    }
+    return json.dumps(data, sort_keys=True)
+
+
+@functools.lru_cache(maxsize=256)
+def decode_term(text: str) -> Term:
+    """The term that ``encode_term`` wrote."""
+    data = json.loads(text)
+    attr, subs, keys = data["path"]
+    rng = data["range"]
+    return Term(
+        AttrPath(attr, tuple(subs), tuple(keys)),
+        data["op"],
+        tuple(Literal(k, v) for k, v in data["values"]),
+        Range(Literal(*rng[0]), Literal(*rng[1])) if rng else None,
+        data["pattern"],
+    )

@@ -43,17 +43,33 @@ def q_path(attr: str, subs: tuple[str, ...] = (), keys: tuple[str, ...] = ()) ->
     return path
 
 
-def index_rows(entity: Entity) -> list[IndexRow]:
-    """Every index row of an entity."""
+#: Instance members with an index row; createdAt and modifiedAt only when asked for.
+_MEMBERS = ("observedAt",)
+_ALL_TIMES = ("observedAt", "createdAt", "modifiedAt")
+
+
+def index_rows(entity: Entity, system_times: bool = False) -> list[IndexRow]:
+    """Every index row of an entity.
+
+    The stores leave out the rows of each attribute's createdAt and modifiedAt, which
+    would double the rows for a rare kind of query (``q=attr.createdAt>…``); matching in
+    memory (subscriptions) includes them.
+    """
     rows: list[IndexRow] = []
+    times = _ALL_TIMES if system_times else _MEMBERS
     for iri, instances in entity["attrs"].items():
         for inst in instances:
-            _instance_rows(rows, iri, inst, K_ATTR, 0)
+            _instance_rows(rows, iri, inst, K_ATTR, 0, times)
     return rows
 
 
 def _instance_rows(
-    rows: list[IndexRow], path: str, inst: Instance, marker: int, depth: int
+    rows: list[IndexRow],
+    path: str,
+    inst: Instance,
+    marker: int,
+    depth: int,
+    times: tuple[str, ...],
 ) -> None:
     kind = inst.get("type", "Property")
     rows.append((path, marker, None, kind))
@@ -75,14 +91,14 @@ def _instance_rows(
     elif kind == "VocabProperty":
         _value_rows(rows, path, inst.get("vocab"), depth)
     for key, member in inst.items():
-        if key in ("observedAt", "createdAt", "modifiedAt"):
+        if key in times:
             stamp = normalize_datetime(member) if isinstance(member, str) else None
             rows.append((path + SUB_SEP + key, K_TIME, None, stamp))
         elif key in ("unitCode", "datasetId"):
             rows.append((path + SUB_SEP + key, K_STR, None, member))
         elif is_sub_attribute(key) and depth < _MAX_DEPTH:
             for sub in member:
-                _instance_rows(rows, path + SUB_SEP + key, sub, K_SUB, depth + 1)
+                _instance_rows(rows, path + SUB_SEP + key, sub, K_SUB, depth + 1, times)
 
 
 def _value_rows(rows: list[IndexRow], path: str, value: Any, depth: int) -> None:

@@ -6,11 +6,15 @@ import functools
 import sqlite3
 import threading
 
+import orjson
 import shapely
 
 from thudo.errors import TooComplexQuery
 from thudo.ngsild.geoquery import GeoQuery, geo_matches
 from thudo.ngsild.patterns import search
+from thudo.ngsild.qeval import ValueTable, matches_q
+from thudo.ngsild.qlang import decode_term
+from thudo.ngsild.values import K_TIME
 
 __all__ = ["FunctionFailure", "open_connection"]
 
@@ -56,6 +60,20 @@ def _geometry(wkb: bytes) -> shapely.Geometry:
     return shapely.from_wkb(wkb)
 
 
+def _term_match(doc: bytes, term_json: str) -> bool:
+    """A q term on an attribute's createdAt/modifiedAt, which have no index rows."""
+    return matches_q(decode_term(term_json), ValueTable(orjson.loads(doc)))
+
+
+def _member_sort(doc: bytes, path: str, desc: int) -> str | None:
+    """The sort key of orderBy on an attribute's createdAt/modifiedAt."""
+    rows = ValueTable(orjson.loads(doc)).values(path)
+    stamps = [txt for kind, _, txt in rows if kind == K_TIME and txt is not None]
+    if not stamps:
+        return None
+    return max(stamps) if desc else min(stamps)
+
+
 def open_connection(
     path: str, busy_timeout_ms: int, cache_mib: int, readonly: bool = False
 ) -> sqlite3.Connection:
@@ -77,4 +95,6 @@ def open_connection(
         conn.execute("PRAGMA query_only = ON")
     conn.create_function("regexp", 2, _regexp, deterministic=True)
     conn.create_function("geo_match", 5, _geo_match, deterministic=True)
+    conn.create_function("term_match", 2, _term_match, deterministic=True)
+    conn.create_function("member_sort", 3, _member_sort, deterministic=True)
     return conn

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thudo.ngsild.geoquery import GeoQuery, query_bbox
-from thudo.ngsild.qlang import And, Literal, QNode, Term
+from thudo.ngsild.model import SUB_SEP
+from thudo.ngsild.qlang import And, Literal, QNode, Term, encode_term
 from thudo.ngsild.scopeq import ScopeAll, ScopeAny, ScopeExpr, ScopePattern
 from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.typeexpr import TypeAll, TypeAny, TypeExpr, TypeName
@@ -125,7 +126,14 @@ def _q_set(tenant: int, node: QNode, pid: PathId) -> tuple[str, list[Any]]:
     return op.join(parts), params
 
 
+_UNINDEXED = ("createdAt", "modifiedAt")
+
+
 def _term_set(tenant: int, term: Term, pid: PathId) -> tuple[str, list[Any]]:
+    if term.path.subs and term.path.subs[-1] in _UNINDEXED:
+        # These members have no index rows: the term is evaluated on each entity.
+        sql = "SELECT eid FROM entities WHERE tenant = ? AND term_match(doc, ?)"
+        return sql, [tenant, encode_term(term)]
     path = q_path(term.path.attr, term.path.subs, term.path.keys)
     base = "SELECT eid FROM attrs WHERE tenant = ? AND pid = ?"
     params: list[Any] = [tenant, pid(path)]
@@ -232,6 +240,9 @@ def compile_order(sel: EntitySelection, pid: PathId) -> tuple[str, list[Any]]:
     for key, desc in sel.order:
         direction = " DESC" if desc else ""
         column = _ENTITY_KEYS.get(key)
+        if column is None and key.endswith(tuple(SUB_SEP + m for m in _UNINDEXED)):
+            column = "member_sort(e.doc, ?, ?)"
+            params.extend([key, 1 if desc else 0])
         if column is None:
             agg = "max" if desc else "min"
             column = (

@@ -28,7 +28,7 @@ from thudo.errors import (
     ServiceUnavailable,
 )
 from thudo.ngsild.history import latest_state
-from thudo.ngsild.model import KEY_SEP, SUB_SEP, Entity, Instance
+from thudo.ngsild.model import Entity, Instance
 from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.temporal import Aggregation, TemporalEntity, cut_to_range
 from thudo.ngsild.temporal import TimeFilter as TemporalTime
@@ -283,10 +283,11 @@ class SqliteStore(Store):
         """attrs rows: path numbers, and a number or else a text in the one ``val`` column."""
         pid = self._paths.for_write
         out = []
-        for path, kind, num, txt in index_rows(entity):
-            root = path.split(SUB_SEP, 1)[0].split(KEY_SEP, 1)[0]
-            value = num if num is not None else txt
-            out.append((tid, pid(conn, path), pid(conn, root), kind, value, eid))
+        for iri, instances in entity["attrs"].items():
+            root = pid(conn, iri)
+            for path, kind, num, txt in index_rows({"attrs": {iri: instances}}):
+                value = num if num is not None else txt
+                out.append((tid, root if path == iri else pid(conn, path), root, kind, value, eid))
         return out
 
     def _after_commit(self) -> None:
