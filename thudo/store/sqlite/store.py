@@ -8,6 +8,7 @@ import functools
 import logging
 import sqlite3
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -111,6 +112,9 @@ class SqliteStore(Store):
             migrate(conn)
         finally:
             conn.close()
+        # The writer thread hands results back to the event loop many times a second; with
+        # the default 5 ms GIL switch interval each hand-off can wait that long.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         self._writer.start()
         self._checkpointer.start()
         for tid, name in self._reader().execute("SELECT tid, name FROM tenants"):
