@@ -64,6 +64,7 @@ class Dispatcher:
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._busy: dict[tuple[str, str], int] = {}
+        self._inflight: set[asyncio.Task[None]] = set()
         self._settled = asyncio.Condition()
 
     async def wait_settled(self, tenant: str, sub_id: str, timeout: float = 1.0) -> None:
@@ -89,12 +90,16 @@ class Dispatcher:
     async def close(self) -> None:
         """Stop the background tasks and close the connections."""
         self.store.set_change_listener(None)
-        for task in self._tasks:
+        # Deliveries under way are abandoned: their rows stay leased in the outbox and are
+        # sent again after the lease, by this process after a restart or by another one.
+        tasks = [*self._tasks, *self._inflight]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        self._inflight.clear()
         await self._http.close()
         await self._mqtt.close()
 
@@ -122,7 +127,7 @@ class Dispatcher:
     async def _deliver_loop(self) -> None:
         """Keep up to ``notify_batch`` deliveries in flight. Each settles on its own, so
         one slow endpoint holds up only its own notifications, never the others."""
-        inflight: set[asyncio.Task[None]] = set()
+        inflight = self._inflight
         while True:
             capacity = self.settings.notify_batch - len(inflight)
             claimed = 0
