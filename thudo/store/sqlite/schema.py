@@ -126,23 +126,6 @@ CREATE INDEX IF NOT EXISTS outbox_by_sub ON outbox (tenant, sub_id, entity_id, n
 """
 
 _V3 = """
-CREATE TABLE IF NOT EXISTS tentities (
-    tenant INTEGER NOT NULL,
-    id TEXT NOT NULL,
-    types TEXT NOT NULL,
-    scope TEXT,
-    created_at TEXT NOT NULL,
-    modified_at TEXT NOT NULL,
-    deleted_at TEXT,
-    PRIMARY KEY (tenant, id)
-);
-CREATE TABLE IF NOT EXISTS ttypes (
-    tenant INTEGER NOT NULL,
-    type TEXT NOT NULL,
-    id TEXT NOT NULL,
-    PRIMARY KEY (tenant, type, id)
-) WITHOUT ROWID;
-
 CREATE TABLE IF NOT EXISTS tinstances (
     iid INTEGER PRIMARY KEY,
     tenant INTEGER NOT NULL,

@@ -187,11 +187,11 @@ class SqliteStore(Store):
     # --- writes -----------------------------------------------------------------------
     async def change(self, tenant: str, entity_id: str, fn: Change) -> Any:
         job = functools.partial(self._apply, tenant, entity_id, fn)
-        return await self._writer.submit(job)
+        return await self._writer.submit(job, atomic=True)
 
     async def change_many(self, tenant: str, changes: Sequence[tuple[str, Change]]) -> list[Any]:
         job = functools.partial(self._apply_many, tenant, list(changes))
-        results: list[Any] = await self._writer.submit(job)
+        results: list[Any] = await self._writer.submit(job, atomic=True)
         return results
 
     def _apply_many(
@@ -641,10 +641,11 @@ class SqliteStore(Store):
     ) -> bool:
         def job(conn: sqlite3.Connection) -> bool:
             tid = self._tenant_for_write(conn, tenant)
-            if types is None and not temporal.entity_exists(conn, tid, entity_id):
+            created = not temporal.entity_exists(conn, tid, entity_id)
+            if types is None and created:
                 raise ResourceNotFound(f"temporal entity {entity_id!r} does not exist")
             now = now_iso()
-            created = temporal.append_instances(conn, tid, entity_id, types, scope, attrs, now)
+            temporal.append_instances(conn, tid, entity_id, attrs, now)
             # The core entity follows its history: it holds the latest instances.
             change = functools.partial(latest_state, entity_id, types, scope, attrs, now)
             self._apply(tenant, entity_id, change, conn, history=False)
@@ -661,7 +662,7 @@ class SqliteStore(Store):
             ).fetchone()
             if row is not None:
                 _delete_rows(conn, row[0])
-            return temporal.delete_entity(conn, tid, entity_id) or row is not None
+            return temporal.delete_history(conn, tid, entity_id) or row is not None
 
         deleted: bool = await self._writer.submit(job)
         return deleted

@@ -20,7 +20,7 @@ __all__ = [
     "aggregate",
     "append_instances",
     "delete_attribute",
-    "delete_entity",
+    "delete_history",
     "delete_instance",
     "instance_row",
     "instance_uri",
@@ -83,43 +83,6 @@ def _row(
     )
 
 
-def _save_entity(
-    conn: sqlite3.Connection,
-    tid: int,
-    entity_id: str,
-    types: list[str],
-    scope: list[str] | None,
-    now: str,
-) -> bool:
-    """Insert or update the temporal entity; True when it is new."""
-    row = conn.execute(
-        "SELECT types FROM tentities WHERE tenant = ? AND id = ?", (tid, entity_id)
-    ).fetchone()
-    scope_json = orjson.dumps(scope).decode() if scope else None
-    if row is None:
-        conn.execute(
-            "INSERT INTO tentities (tenant, id, types, scope, created_at, modified_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (tid, entity_id, orjson.dumps(types).decode(), scope_json, now, now),
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO ttypes (tenant, type, id) VALUES (?, ?, ?)",
-            [(tid, t, entity_id) for t in types],
-        )
-        return True
-    merged = list(dict.fromkeys(orjson.loads(row[0]) + types))
-    conn.execute(
-        "UPDATE tentities SET types = ?, scope = coalesce(?, scope), modified_at = ?,"
-        " deleted_at = NULL WHERE tenant = ? AND id = ?",
-        (orjson.dumps(merged).decode(), scope_json, now, tid, entity_id),
-    )
-    conn.executemany(
-        "INSERT OR IGNORE INTO ttypes (tenant, type, id) VALUES (?, ?, ?)",
-        [(tid, t, entity_id) for t in merged],
-    )
-    return False
-
-
 def record_change(
     conn: sqlite3.Connection,
     tid: int,
@@ -134,14 +97,8 @@ def record_change(
         # Deleting an entity deletes its history (the delete_temporal_on_core_delete
         # convention of the ETSI conformance suite).
         if before is not None:
-            delete_entity(conn, tid, before["id"])
+            delete_history(conn, tid, before["id"])
         return
-    if (
-        before is None
-        or before["type"] != after["type"]
-        or before.get("scope") != after.get("scope")
-    ):
-        _save_entity(conn, tid, after["id"], after["type"], after.get("scope"), now)
     rows = [
         _row(tid, after["id"], r.attr, r.instance, now, r.deleted)
         for r in history_rows(before, after)
@@ -163,15 +120,10 @@ def append_instances(
     conn: sqlite3.Connection,
     tid: int,
     entity_id: str,
-    types: list[str] | None,
-    scope: list[str] | None,
     attrs: dict[str, list[Instance]],
     now: str,
-) -> bool:
-    """Add instances to a temporal entity (creating it); True when it is new."""
-    created = False
-    if types is not None:
-        created = _save_entity(conn, tid, entity_id, types, scope, now)
+) -> None:
+    """Add instances to an entity's history."""
     rows = [_row(tid, entity_id, a, i, now, False) for a, insts in attrs.items() for i in insts]
     # An instance with the same attribute, datasetId and observedAt replaces the old one.
     conn.executemany(
@@ -184,22 +136,21 @@ def append_instances(
     for attr in attrs:
         stamps = [r[4] for r in rows if r[2] == attr and r[4] is not None]
         rollups.refresh(conn, tid, entity_id, attr, stamps)
-    return created
 
 
-def delete_entity(conn: sqlite3.Connection, tid: int, entity_id: str) -> bool:
-    """Delete a temporal entity and all its instances."""
-    cur = conn.execute("DELETE FROM tentities WHERE tenant = ? AND id = ?", (tid, entity_id))
-    conn.execute("DELETE FROM ttypes WHERE tenant = ? AND id = ?", (tid, entity_id))
-    conn.execute("DELETE FROM tinstances WHERE tenant = ? AND entity_id = ?", (tid, entity_id))
+def delete_history(conn: sqlite3.Connection, tid: int, entity_id: str) -> bool:
+    """Delete all the instances of an entity; True if there were any."""
+    cur = conn.execute(
+        "DELETE FROM tinstances WHERE tenant = ? AND entity_id = ?", (tid, entity_id)
+    )
     rollups.remove(conn, tid, entity_id)
     return cur.rowcount > 0
 
 
 def entity_exists(conn: sqlite3.Connection, tid: int, entity_id: str) -> bool:
-    """Whether the temporal entity exists."""
+    """Whether the entity exists (a temporal entity is an entity with history)."""
     row = conn.execute(
-        "SELECT 1 FROM tentities WHERE tenant = ? AND id = ?", (tid, entity_id)
+        "SELECT 1 FROM entities WHERE tenant = ? AND id = ?", (tid, entity_id)
     ).fetchone()
     return row is not None
 
@@ -290,8 +241,7 @@ def delete_instance(
 def _types_sql(expr: TypeExpr) -> tuple[str, list[Any]]:
     if isinstance(expr, TypeName):
         return (
-            "EXISTS (SELECT 1 FROM ttypes y WHERE y.tenant = t.tenant AND y.id = t.id"
-            " AND y.type = ?)",
+            "EXISTS (SELECT 1 FROM etypes y WHERE y.eid = t.eid AND y.type = ?)",
             [expr.iri],
         )
     joiner = " OR " if isinstance(expr, TypeAny) else " AND "
@@ -349,36 +299,34 @@ def select_entities(
     params.extend(inst_params)
     clause = " AND ".join(where)
     rows = conn.execute(
-        "SELECT t.id, t.types, t.scope, t.created_at, t.modified_at, t.deleted_at"
-        f" FROM tentities t WHERE {clause} ORDER BY t.rowid LIMIT ? OFFSET ?",
+        f"SELECT t.doc FROM entities t WHERE {clause} ORDER BY t.eid LIMIT ? OFFSET ?",
         [*params, sel.limit, sel.offset],
     ).fetchall()
     count = None
     if sel.count:
         count = int(
-            conn.execute(f"SELECT count(*) FROM tentities t WHERE {clause}", params).fetchone()[0]
+            conn.execute(f"SELECT count(*) FROM entities t WHERE {clause}", params).fetchone()[0]
         )
-    entities = [
-        TemporalEntity(
-            r[0], orjson.loads(r[1]), orjson.loads(r[2]) if r[2] else None, r[3], r[4], r[5]
-        )
-        for r in rows
-    ]
-    return entities, count
+    return [_header(r[0]) for r in rows], count
+
+
+def _header(doc: bytes) -> TemporalEntity:
+    entity = orjson.loads(doc)
+    return TemporalEntity(
+        entity["id"],
+        entity["type"],
+        entity.get("scope"),
+        entity.get("createdAt"),
+        entity.get("modifiedAt"),
+    )
 
 
 def one_entity(conn: sqlite3.Connection, tid: int, entity_id: str) -> TemporalEntity | None:
     """A temporal entity's header (no instances)."""
-    r = conn.execute(
-        "SELECT id, types, scope, created_at, modified_at, deleted_at FROM tentities"
-        " WHERE tenant = ? AND id = ?",
-        (tid, entity_id),
+    row = conn.execute(
+        "SELECT doc FROM entities WHERE tenant = ? AND id = ?", (tid, entity_id)
     ).fetchone()
-    if r is None:
-        return None
-    return TemporalEntity(
-        r[0], orjson.loads(r[1]), orjson.loads(r[2]) if r[2] else None, r[3], r[4], r[5]
-    )
+    return _header(row[0]) if row is not None else None
 
 
 def instances(

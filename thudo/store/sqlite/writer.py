@@ -31,6 +31,7 @@ Job = Callable[[sqlite3.Connection], Any]
 class _Item:
     fn: Job
     future: asyncio.Future[Any]
+    atomic: bool = False
     result: Any = None
     error: BaseException | None = None
 
@@ -72,10 +73,14 @@ class Writer:
             self._thread.join()
             self._thread = None
 
-    def submit(self, fn: Job) -> asyncio.Future[Any]:
-        """Queue a job; the future resolves after the commit that includes it."""
+    def submit(self, fn: Job, atomic: bool = False) -> asyncio.Future[Any]:
+        """Queue a job; the future resolves after the commit that includes it.
+
+        An ``atomic`` job promises to write nothing before it can fail with an NgsiError,
+        so it runs without a savepoint of its own.
+        """
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put(_Item(fn, future))
+        self._queue.put(_Item(fn, future, atomic))
         return future
 
     def _run(self) -> None:
@@ -118,8 +123,10 @@ class Writer:
             conn.execute("COMMIT")
             if self._after_commit is not None:
                 self._after_commit()
-        except sqlite3.Error as exc:
-            log.error("SQLite commit failed: %s", exc)
+        except Exception as exc:
+            log.error(
+                "SQLite write group failed: %s", exc, exc_info=not isinstance(exc, sqlite3.Error)
+            )
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             if self._after_rollback is not None:
@@ -130,6 +137,12 @@ class Writer:
         self._deliver(group)
 
     def _run_item(self, conn: sqlite3.Connection, item: _Item) -> None:
+        if item.atomic:
+            try:
+                item.result = item.fn(conn)
+            except NgsiError as exc:
+                item.error = exc
+            return  # anything else fails the whole group, which is then rolled back
         conn.execute("SAVEPOINT job")
         try:
             item.result = item.fn(conn)
