@@ -72,6 +72,7 @@ class Settings:
     sqlite_group_commit_max: int = 512
     sqlite_cache_mib: int = 16
     sqlite_readers: int = 3
+    sqlite_wal_max_mib: int = 64
 
     @property
     def sqlite_path(self) -> str:
@@ -203,6 +204,7 @@ _POSITIVE = (
     "sqlite_group_commit_max",
     "sqlite_cache_mib",
     "sqlite_readers",
+    "sqlite_wal_max_mib",
     "notify_max_attempts",
     "temporal_max_instances",
     "notify_batch",

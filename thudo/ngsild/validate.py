@@ -113,8 +113,8 @@ def normalize_datetime(value: str) -> str | None:
 
 def now_iso() -> str:
     """The current time as NGSI-LD writes system times (UTC, milliseconds)."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    # isoformat() is several times faster than strftime(); this runs on every write.
+    return datetime.now(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def _is_position(p: Any) -> bool:

@@ -161,6 +161,9 @@ def _condition(term: Term) -> tuple[str, list[Any]]:
     params: list[Any] = []
     for lit in term.values:
         column, kinds, bound = _column(lit)
+        if sql_op == "=":
+            # An equality is an index lookup on its own; a bound would make it a range scan.
+            bound = ""
         parts.append(f"(kind IN ({kinds}) AND {column} {sql_op} ?{bound})")
         params.append(_param(lit))
     return " OR ".join(parts), params

@@ -74,7 +74,9 @@ class SqliteStore(Store):
         self._settings = settings
         self._path = settings.sqlite_path
         self._paths = PathIds()
-        self._checkpointer = Checkpointer(lambda: self._connect(readonly=False))
+        self._checkpointer = Checkpointer(
+            lambda: self._connect(readonly=False), max_bytes=settings.sqlite_wal_max_mib << 20
+        )
         self._writer = Writer(
             self._connect_writer,
             settings.sqlite_group_commit_max,
