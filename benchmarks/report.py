@@ -1,0 +1,186 @@
+"""The machine description and the result tables (Markdown, so they paste into
+docs/performance.md)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from loadgen import LoadResult
+from scenarios import Stage
+
+__all__ = ["Row", "machine", "markdown"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Row:
+    """One stage measured on thudo and on the baseline, with thudo's memory."""
+
+    stage: Stage
+    thudo: LoadResult
+    baseline: LoadResult | None
+    peak_rss_mb: float
+    rss_mb: float
+    db_mb: float
+    wal_mb: float
+    seed_s: float
+    connections: int
+    seed_log: list[tuple[int, float]]
+
+    def throughput(self, result: LoadResult | None) -> float:
+        """Requests/s, or entities/s for batches."""
+        return result.rps * self.stage.per_request if result is not None else 0.0
+
+    def verdict(self) -> str:
+        """Whether thudo met the stage's target, and which part it missed."""
+        t = self.stage.target
+        if t is None:
+            return "-"
+        missed = []
+        if self.throughput(self.thudo) < t.min_throughput:
+            missed.append("throughput")
+        if t.max_p95_ms is not None and self.thudo.latency_ms["p95"] >= t.max_p95_ms:
+            missed.append("p95")
+        if t.max_rss_mb is not None and self.peak_rss_mb >= t.max_rss_mb:
+            missed.append("RSS")
+        return "yes" if not missed else "NO (" + ", ".join(missed) + ")"
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-friendly record."""
+        return {
+            "stage": self.stage.key,
+            "title": self.stage.title,
+            "unit": self.stage.unit,
+            "entities": self.stage.entities,
+            "throughput": round(self.throughput(self.thudo), 1),
+            "baseline_throughput": round(self.throughput(self.baseline), 1),
+            "thudo": self.thudo.as_dict(),
+            "baseline": self.baseline.as_dict() if self.baseline else None,
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "rss_mb": round(self.rss_mb, 1),
+            "db_mb": round(self.db_mb, 1),
+            "wal_mb": round(self.wal_mb, 1),
+            "seed_s": round(self.seed_s, 1),
+            "connections": self.connections,
+            "seed_rate_log": self.seed_log,
+            "target": self.stage.target.describe(self.stage.unit) if self.stage.target else None,
+            "met": self.verdict(),
+        }
+
+
+def _run(cmd: list[str]) -> str:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=10, cwd=ROOT)
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    return (done.stdout or done.stderr).strip()
+
+
+def _lscpu(key: str) -> str:
+    for line in _run(["lscpu"]).splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == key:
+            return value.strip()
+    return "?"
+
+
+def _meminfo_gib(key: str) -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024 / 1024
+    return 0.0
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _commit(ref: str | None) -> str:
+    if ref is not None:
+        return _run(["git", "rev-parse", "--short", ref]) + f" ({ref}, exported)"
+    dirty = _run(["git", "status", "--porcelain", "--", "thudo"])
+    head = _run(["git", "rev-parse", "--short", "HEAD"])
+    return head + (f" + {len(dirty.splitlines())} uncommitted files in thudo/" if dirty else "")
+
+
+def machine(ref: str | None = None) -> dict[str, str]:
+    """What the numbers were measured on (``ref``: the git ref served, if not the work tree)."""
+    packages = ("thudo", "uvicorn", "starlette", "uvloop", "httptools", "orjson", "shapely")
+    return {
+        "cpu": f"{_lscpu('Model name')}, {os.cpu_count()} vCPU "
+        f"({_lscpu('Thread(s) per core')} thread/core), {_lscpu('Hypervisor vendor')} guest",
+        "memory": f"{_meminfo_gib('MemTotal'):.1f} GiB RAM, "
+        f"{_meminfo_gib('SwapTotal'):.1f} GiB swap",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "wrk": (_run(["wrk", "-v"]).splitlines() or ["?"])[0],
+        "packages": ", ".join(f"{p} {_version(p)}" for p in packages),
+        "thudo_commit": _commit(ref),
+    }
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def _results_table(rows: list[Row]) -> list[str]:
+    out = [
+        "| scenario | thudo | p50 ms | p95 ms | p99 ms | peak RSS MB | baseline | baseline p95 ms "
+        "| thudo/baseline | target | met? |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in rows:
+        lat, unit = r.thudo.latency_ms, r.stage.unit
+        base = r.baseline
+        ratio = r.throughput(r.thudo) / r.throughput(base) if base and base.rps else 0.0
+        target = r.stage.target.describe(unit) if r.stage.target else "-"
+        out.append(
+            f"| {r.stage.title} | {r.throughput(r.thudo):,.0f} {unit} | {_ms(lat['p50'])} | "
+            f"{_ms(lat['p95'])} | {_ms(lat['p99'])} | {r.peak_rss_mb:.0f} | "
+            f"{r.throughput(base):,.0f} {unit} | "
+            f"{_ms(base.latency_ms['p95']) if base else '-'} | {ratio:.3f} | {target} | "
+            f"{r.verdict()} |"
+        )
+    return out
+
+
+def _load_table(rows: list[Row]) -> list[str]:
+    out = [
+        "| scenario | conns | requests thudo / baseline | errors | server CPU % thudo / baseline "
+        "| wrk CPU % thudo / baseline | irq % thudo / baseline | other procs % thudo / baseline "
+        "| DB + WAL MB | seeding s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        t, b = r.thudo, r.baseline
+
+        def pair(f: str, t: LoadResult = t, b: LoadResult | None = b) -> str:
+            tv = t.as_dict()[f]
+            return f"{tv} / {b.as_dict()[f] if b else '-'}"
+
+        errors = t.error_count + (b.error_count if b else 0)
+        out.append(
+            f"| {r.stage.key} | {r.connections} | {t.requests:,} / {b.requests if b else 0:,} "
+            f"| {errors} | "
+            f"{pair('server_cpu_pct')} | {pair('generator_cpu_pct')} | "
+            f"{pair('irq_cpu_pct')} | {pair('other_cpu_pct')} | "
+            f"{r.db_mb:.0f} + {r.wal_mb:.0f} | {r.seed_s:.1f} |"
+        )
+    return out
+
+
+def markdown(rows: list[Row]) -> str:
+    """The two result tables."""
+    return "\n".join([*_results_table(rows), "", *_load_table(rows)])
