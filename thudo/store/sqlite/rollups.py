@@ -1,9 +1,10 @@
-"""Hourly rollups of numeric history, kept up to date as instances arrive.
+"""Hourly and daily rollups of numeric history, kept up to date as instances arrive.
 
 An aggregated query over a year of one-minute data would read half a million rows; the
-rollups answer it from at most 8,760 hourly rows. They cover the methods that combine
-(totalCount, sum, avg, min, max, stddev, sumsq) over periods of whole hours (days
-included) that start on a UTC hour; anything else is computed from the instances.
+rollups answer it from at most 8,760 hourly rows, or 365 daily ones when the period is a
+whole number of days. They cover the methods that combine (totalCount, sum, avg, min, max,
+stddev, sumsq) over periods of whole hours that start on a UTC hour (whole days starting at
+UTC midnight for the daily ones); anything else is computed from the instances.
 Rollups outlive raw instances removed by the retention setting.
 """
 
@@ -19,7 +20,8 @@ from thudo.ngsild.temporal import Aggregation, TimeFilter
 __all__ = ["ROLLUP_METHODS", "add_rows", "aggregate", "covers", "refresh", "remove"]
 
 ROLLUP_METHODS = frozenset({"totalCount", "sum", "avg", "min", "max", "stddev", "sumsq"})
-_PERIODS = (("PT1H", 3600),)
+# Coarsest first: an aggregation uses the first that divides its period.
+_PERIODS = (("P1D", 86400), ("PT1H", 3600))
 _UPSERT = (
     "INSERT INTO trollups (tenant, entity_id, attr, dataset_id, period, bucket, n, total, lo,"
     " hi, sumsq) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"

@@ -171,7 +171,17 @@ CREATE TABLE IF NOT EXISTS trollups (
 """
 
 #: Each migration is a script; the index + 1 is the schema version it produces.
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+# Daily rollups, built from the hourly ones already kept.
+_V6 = """
+INSERT OR IGNORE INTO trollups (tenant, entity_id, attr, dataset_id, period, bucket, n, total,
+    lo, hi, sumsq)
+SELECT tenant, entity_id, attr, dataset_id, 'P1D', substr(bucket, 1, 10) || 'T00:00:00.000000Z',
+    sum(n), sum(total), min(lo), max(hi), sum(sumsq)
+FROM trollups WHERE period = 'PT1H'
+GROUP BY tenant, entity_id, attr, dataset_id, substr(bucket, 1, 10);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
