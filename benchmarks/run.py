@@ -226,6 +226,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--upsert-connections", type=int, default=2, help="wrk connections, upsert")
     p.add_argument("--seed-entities", type=int, default=10_000, help="entities for patch/get")
     p.add_argument("--query-sizes", default="10000,100000", help="entity counts for queries")
+    p.add_argument(
+        "--query-connections",
+        type=int,
+        default=8,
+        help="wrk connections of one more query stage at the largest size (latency unflooded)",
+    )
     p.add_argument("--no-baseline", action="store_true", help="skip the bare ASGI baseline")
     p.add_argument(
         "--profile",
@@ -268,6 +274,7 @@ def _plan(args: argparse.Namespace, workdir: Path) -> Plan:
         args.seed_entities,
         sizes,
         workdir,
+        args.query_connections,
     )
     profile = tuple(k for k in args.profile.split(",") if k)
     args.out.mkdir(parents=True, exist_ok=True)

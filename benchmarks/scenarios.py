@@ -68,6 +68,7 @@ class Stage:
     unit: str = "req/s"
     per_request: int = 1
     target: Target | None = None
+    connections: int | None = None  # instead of the run's --connections
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class Options:
     seed_entities: int
     query_sizes: tuple[int, ...]
     workdir: Path
+    query_connections: int = 8
 
 
 def stages_for(opts: Options) -> dict[str, list[Stage]]:
@@ -98,6 +100,21 @@ def stages_for(opts: Options) -> dict[str, list[Stage]]:
         )
         for size in opts.query_sizes
     ]
+    # wrk is a closed loop: at saturation its latency is the queue that its connection
+    # count builds (Little's law). The same query with fewer connections shows the latency
+    # when the server is not flooded, at close to the same throughput.
+    largest = max(opts.query_sizes, default=0)
+    if largest and opts.query_connections != opts.connections:
+        queries.append(
+            Stage(
+                f"query-{_short(largest)}-c{opts.query_connections}",
+                "query",
+                f"type+q query at {largest:,} entities, {opts.query_connections} connections",
+                largest,
+                target=Target(500, 50, 300) if largest >= 100_000 else None,
+                connections=opts.query_connections,
+            )
+        )
     return {
         "create": [Stage("create", "create", "create entity", 0, target=Target(3000))],
         "patch": [
@@ -138,7 +155,7 @@ def wrk_spec(stage: Stage, opts: Options, phase: str) -> LoadSpec:
     warmup = phase == "warmup"
     tag = phase[0]
     duration = opts.warmup_s if warmup else opts.duration_s
-    connections = opts.connections
+    connections = stage.connections or opts.connections
     args: dict[str, str] = {"start": "0"}
     if stage.scenario == "create":
         args["template"] = str(_template(opts.workdir, f"create-{tag}", entity_template(tag)))

@@ -417,3 +417,30 @@ async def test_temporal_answer_as_json_ld(history: httpx.AsyncClient) -> None:
     assert resp.status_code == 200
     assert resp.headers["content-type"].split(";")[0] == "application/ld+json"
     assert "@context" in resp.json()
+
+
+async def test_scope_changes_are_part_of_the_history(client: httpx.AsyncClient) -> None:
+    eid = "urn:ngsi-ld:Room:scoped"
+    resp = await client.post(ENTITIES, json={**room(eid, temperature=1), "scope": "/hanoi/ba-dinh"})
+    assert resp.status_code == 201, resp.text
+    resp = await client.patch(f"{ENTITIES}/{eid}/attrs", json={"scope": ["/hanoi/tay-ho", "/x"]})
+    assert resp.status_code == 204, resp.text
+    resp = await client.delete(f"{ENTITIES}/{eid}/attrs/scope")
+    assert resp.status_code == 204, resp.text
+    body = await _get(client, eid, timeproperty="modifiedAt")
+    assert [i["value"] for i in body["scope"]] == [["/hanoi/ba-dinh"], ["/hanoi/tay-ho", "/x"]]
+    deleted = await _get(client, eid, timeproperty="deletedAt")
+    [marker] = deleted["scope"]
+    assert marker["value"] == [] and "deletedAt" in marker
+    simplified = await _get(client, eid, timeproperty="deletedAt", options="temporalValues")
+    assert simplified["scope"]["values"] == [[[], marker["deletedAt"]]]
+
+
+async def test_scope_of_a_temporal_entity_is_recorded_once(client: httpx.AsyncClient) -> None:
+    eid = "urn:ngsi-ld:Room:scoped-t"
+    body = {**_temporal(eid, temperature=_series([20, 21])), "scope": ["/a"]}
+    for _ in range(2):  # the second time changes nothing about the scope
+        resp = await client.post(TEMPORAL, json=body)
+        assert resp.status_code in (201, 204), resp.text
+    got = await _get(client, eid)
+    assert [i["value"] for i in got["scope"]] == [["/a"]]

@@ -10,7 +10,17 @@ from typing import Any
 from thudo.ngsild.model import VALUE_MEMBER, Entity, Instance, find_instance
 from thudo.ngsild.parse import NULL
 
-__all__ = ["HistoryRow", "deletion_marker", "history_rows", "latest_state"]
+__all__ = [
+    "SCOPE_IRI",
+    "HistoryRow",
+    "deletion_marker",
+    "history_rows",
+    "latest_state",
+    "scope_rows",
+]
+
+# The temporal representation tracks an entity's scope as a Property holding the list.
+SCOPE_IRI = "https://uri.etsi.org/ngsi-ld/scope"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +59,19 @@ def history_rows(before: Entity | None, after: Entity | None) -> list[HistoryRow
             ds = inst.get("datasetId")
             if ds not in new:
                 rows.append(HistoryRow(iri, ds, deletion_marker(inst), True))
+    rows.extend(scope_rows(before.get("scope") if before is not None else None, after.get("scope")))
     return rows
+
+
+def scope_rows(before: list[str] | None, after: list[str] | None) -> list[HistoryRow]:
+    """The instance recording a change of scope: the new list, or [] once it is deleted."""
+    if before == after:
+        return []
+    if after:
+        return [HistoryRow(SCOPE_IRI, None, {"type": "Property", "value": list(after)})]
+    if before:
+        return [HistoryRow(SCOPE_IRI, None, {"type": "Property", "value": []}, True)]
+    return []
 
 
 def deletion_marker(inst: Instance) -> Instance:

@@ -28,7 +28,7 @@ from thudo.errors import (
     ResourceNotFound,
     ServiceUnavailable,
 )
-from thudo.ngsild.history import latest_state
+from thudo.ngsild.history import HistoryRow, latest_state, scope_rows
 from thudo.ngsild.model import Entity, Instance
 from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.temporal import Aggregation, TemporalEntity, cut_to_range
@@ -648,9 +648,17 @@ class SqliteStore(Store):
                 raise ResourceNotFound(f"temporal entity {entity_id!r} does not exist")
             now = now_iso()
             temporal.append_instances(conn, tid, entity_id, attrs, now)
+            scope_change: list[HistoryRow] = []
+
+            def change(current: Entity | None) -> tuple[Entity, Any]:
+                old_scope = current.get("scope") if current is not None else None
+                entity, result = latest_state(entity_id, types, scope, attrs, now, current)
+                scope_change.extend(scope_rows(old_scope, entity.get("scope")))
+                return entity, result
+
             # The core entity follows its history: it holds the latest instances.
-            change = functools.partial(latest_state, entity_id, types, scope, attrs, now)
             self._apply(tenant, entity_id, change, conn, history=False)
+            temporal.insert_history(conn, tid, entity_id, scope_change, now)
             return created
 
         created: bool = await self._writer.submit(job)

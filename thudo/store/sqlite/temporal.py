@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from thudo.ngsild.history import history_rows
+from thudo.ngsild.history import HistoryRow, history_rows
 from thudo.ngsild.model import Entity, Instance
 from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.temporal import Aggregation, TemporalEntity, TimeFilter, stddev
@@ -99,14 +99,22 @@ def record_change(
         if before is not None:
             delete_history(conn, tid, before["id"])
         return
-    rows = [
-        _row(tid, after["id"], r.attr, r.instance, now, r.deleted)
-        for r in history_rows(before, after)
-    ]
+    rows = _rows(tid, after["id"], history_rows(before, after), now)
     if sink is not None:
         sink.extend(rows)
     else:
         insert_rows(conn, rows)
+
+
+def _rows(tid: int, entity_id: str, changes: list[HistoryRow], now: str) -> list[tuple[Any, ...]]:
+    return [_row(tid, entity_id, r.attr, r.instance, now, r.deleted) for r in changes]
+
+
+def insert_history(
+    conn: sqlite3.Connection, tid: int, entity_id: str, changes: list[HistoryRow], now: str
+) -> None:
+    """Record these instances of an entity."""
+    insert_rows(conn, _rows(tid, entity_id, changes, now))
 
 
 def insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
