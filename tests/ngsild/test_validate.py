@@ -90,6 +90,15 @@ def test_now_iso_is_utc_milliseconds() -> None:
     assert normalize_datetime(stamp) is not None
 
 
+def test_now_iso_follows_the_clock() -> None:
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(milliseconds=1)
+    stamps = [now_iso() for _ in range(2000)]
+    after = dt.datetime.now(dt.UTC)
+    parsed = [dt.datetime.fromisoformat(s.replace("Z", "+00:00")) for s in stamps]
+    assert all(before <= p <= after for p in parsed), (before, stamps[0], stamps[-1], after)
+    assert parsed == sorted(parsed)
+
+
 _offsets = st.integers(-14 * 4, 14 * 4).map(lambda q: dt.timezone(dt.timedelta(minutes=15 * q)))
 _stamps = st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2200, 1, 1), timezones=_offsets)
 

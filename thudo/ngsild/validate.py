@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,10 +112,22 @@ def normalize_datetime(value: str) -> str | None:
         return None  # beyond the calendar once moved to UTC
 
 
+# (second, "YYYY-MM-DDTHH:MM:SS") of the last call: formatting a time costs microseconds
+# and runs several times per write, so the date and time part is formatted once a second.
+_last_second: tuple[int, str] = (-1, "")
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
+
+
 def now_iso() -> str:
     """The current time as NGSI-LD writes system times (UTC, milliseconds)."""
-    # isoformat() is several times faster than strftime(); this runs on every write.
-    return datetime.now(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    global _last_second
+    now = time.time()
+    second = int(now)
+    cached = _last_second
+    if cached[0] != second:
+        cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        _last_second = cached  # one tuple, swapped atomically: safe across threads
+    return cached[1] + _MILLIS[int((now - second) * 1000)]
 
 
 def _is_position(p: Any) -> bool:
