@@ -38,6 +38,9 @@ __all__ = ["Dispatcher"]
 
 log = logging.getLogger(__name__)
 
+# How long close() waits for the background tasks to finish after cancelling them.
+_CLOSE_TIMEOUT = 5.0
+
 
 @dataclass(slots=True)
 class _Counters:
@@ -66,6 +69,7 @@ class Dispatcher:
         self._busy: dict[tuple[str, str], int] = {}
         self._inflight: set[asyncio.Task[None]] = set()
         self._settled = asyncio.Condition()
+        self._closing = False
 
     async def wait_settled(self, tenant: str, sub_id: str, timeout: float = 1.0) -> None:
         """Wait (a little) for deliveries of a subscription that are under way, so that
@@ -75,13 +79,13 @@ class Dispatcher:
             return
         async with self._settled:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._settled.wait_for(lambda: not self._busy.get(key)), timeout
-                )
+                async with asyncio.timeout(timeout):
+                    await self._settled.wait_for(lambda: not self._busy.get(key))
 
     async def start(self) -> None:
         """Load the subscriptions and start the background tasks."""
         self._loop = asyncio.get_running_loop()
+        self._closing = False
         await self.refresh(force=True)
         self.store.set_change_listener(self.matcher, self.matcher.wants, self.wake_threadsafe)
         for coro in (self._deliver_loop(), self._periodic_loop(), self._refresh_loop()):
@@ -89,15 +93,17 @@ class Dispatcher:
 
     async def close(self) -> None:
         """Stop the background tasks and close the connections."""
+        self._closing = True
         self.store.set_change_listener(None)
         # Deliveries under way are abandoned: their rows stay leased in the outbox and are
         # sent again after the lease, by this process after a restart or by another one.
         tasks = [*self._tasks, *self._inflight]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=_CLOSE_TIMEOUT)
+            for task in stuck:
+                log.error("notification task %s did not stop within %ss", task, _CLOSE_TIMEOUT)
         self._tasks.clear()
         self._inflight.clear()
         await self._http.close()
@@ -128,7 +134,7 @@ class Dispatcher:
         """Keep up to ``notify_batch`` deliveries in flight. Each settles on its own, so
         one slow endpoint holds up only its own notifications, never the others."""
         inflight = self._inflight
-        while True:
+        while not self._closing:
             capacity = self.settings.notify_batch - len(inflight)
             claimed = 0
             if capacity > 0:
@@ -147,8 +153,11 @@ class Dispatcher:
             if claimed and claimed == capacity:
                 await asyncio.sleep(0)
                 continue  # more may be due at once
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow a
+            # cancellation that arrives just as the event is set, and close() then hangs.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.notify_poll_interval)
+                async with asyncio.timeout(self.settings.notify_poll_interval):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _deliver_one(self, item: PendingNotification) -> None:

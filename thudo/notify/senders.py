@@ -133,7 +133,8 @@ class MqttSender:
         message = orjson.dumps({"metadata": metadata, "body": body})
         try:
             client, topic = await self._client(endpoint["uri"], version)
-            await asyncio.wait_for(client.publish(topic, message, qos=qos), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await client.publish(topic, message, qos=qos)
         except DeliveryError:
             raise
         except Exception as exc:
