@@ -4,6 +4,7 @@ subscriptions do not make each write slow."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,14 +16,21 @@ from thudo.ngsild.jsonld import DEFAULT_VOCAB
 from thudo.ngsild.model import Entity
 from thudo.ngsild.patterns import search
 from thudo.ngsild.qeval import ValueTable, matches_q, matches_scope, matches_types
-from thudo.ngsild.qlang import QNode, parse_q
+from thudo.ngsild.qlang import QNode, Term, parse_q
 from thudo.ngsild.render import LOCATION
 from thudo.ngsild.scopeq import ScopeExpr, parse_scope_q
 from thudo.ngsild.subscription import DEFAULT_TRIGGERS, term_expander
 from thudo.ngsild.typeexpr import TypeAll, TypeAny, TypeExpr, TypeName, parse_type_expr
 from thudo.ngsild.validate import normalize_datetime
+from thudo.ngsild.values import K_BOOL, K_NUM, K_STR, q_path
 
-__all__ = ["CompiledSubscription", "SubscriptionIndex", "change_trigger", "compile_subscription"]
+__all__ = [
+    "CompiledSubscription",
+    "SubscriptionIndex",
+    "change_trigger",
+    "compile_subscription",
+    "equality_keys",
+]
 
 _ENTITY_TRIGGERS = ("entityCreated", "entityUpdated", "entityDeleted")
 
@@ -67,11 +75,12 @@ class CompiledSubscription:
         """Active and not expired."""
         return self.is_active and (self.expires_at is None or self.expires_at > now)
 
-    def selects(self, entity: Entity) -> bool:
-        """Whether the entity passes the selectors, q, geoQ and scopeQ."""
+    def selects(self, entity: Entity, table: ValueTable | None = None) -> bool:
+        """Whether the entity passes the selectors, q, geoQ and scopeQ (``table``: the
+        entity's value rows, shared by the subscriptions one change is matched against)."""
         if self.selectors and not any(s.matches(entity) for s in self.selectors):
             return False
-        if self.q is not None and not matches_q(self.q, ValueTable(entity)):
+        if self.q is not None and not matches_q(self.q, table or ValueTable(entity)):
             return False
         if self.scope is not None and not matches_scope(self.scope, entity.get("scope", [])):
             return False
@@ -198,32 +207,106 @@ def change_trigger(
     return None
 
 
+_EQ_KINDS = {"number": K_NUM, "string": K_STR, "boolean": K_BOOL}
+ValueKey = tuple[int, Any]
+
+
+def equality_keys(q: QNode | None) -> tuple[str, frozenset[ValueKey]] | None:
+    """For ``q`` of the form ``path==v`` or ``path==v1,v2`` (numbers, strings, booleans):
+    the value-row path, and the (kind, value) keys of which an entity must hold one."""
+    if not isinstance(q, Term) or q.op != "==" or q.range is not None or q.pattern is not None:
+        return None
+    keys: set[ValueKey] = set()
+    for lit in q.values:
+        kind = _EQ_KINDS.get(lit.kind)
+        if kind is None:
+            return None
+        if kind == K_STR:
+            keys.add((K_STR, lit.value))
+        else:
+            keys.add((kind, float(lit.value)))
+    if not keys:
+        return None
+    return q_path(q.path.attr, q.path.subs, q.path.keys), frozenset(keys)
+
+
+def _row_key(row: tuple[int, float | None, str | None]) -> ValueKey:
+    kind, num, txt = row
+    return (kind, txt) if kind == K_STR else (kind, num)
+
+
 class SubscriptionIndex:
-    """Compiled subscriptions by tenant and entity type; replaced whole on every change."""
+    """Compiled subscriptions by tenant, entity id, entity type and q value; replaced whole
+    on every change, so thousands of subscriptions do not make each write slow.
+
+    A subscription that names entity ids in all its selectors is found by id. One whose q
+    is an equality (``zone==3``) is found by the value the entity holds at that path. The
+    rest are found by type. Candidates are then checked in full (``selects``)."""
 
     def __init__(self, subs: list[CompiledSubscription] | None = None) -> None:
+        self.by_id: dict[tuple[str, str], list[CompiledSubscription]] = {}
         self.by_type: dict[tuple[str, str], list[CompiledSubscription]] = {}
+        self.by_value: dict[
+            tuple[str, str], dict[str, dict[ValueKey, list[CompiledSubscription]]]
+        ] = {}
         self.any_type: dict[str, list[CompiledSubscription]] = {}
+        #: (tenant, type) pairs any non-periodic subscription may select.
+        self.types: set[tuple[str, str]] = set()
         self.periodic: list[CompiledSubscription] = []
         self.size = 0
         for sub in subs or []:
             self.size += 1
             if sub.time_interval is not None:
                 self.periodic.append(sub)
-                continue
-            if sub.type_keys is None:
+            elif sub.type_keys is None:
                 self.any_type.setdefault(sub.tenant, []).append(sub)
             else:
-                for t in sub.type_keys:
-                    self.by_type.setdefault((sub.tenant, t), []).append(sub)
+                self._add(sub, sub.type_keys)
 
-    def candidates(self, tenant: str, types: list[str]) -> list[CompiledSubscription]:
-        """The subscriptions that may concern an entity of these types."""
+    def _add(self, sub: CompiledSubscription, type_keys: frozenset[str]) -> None:
+        self.types.update((sub.tenant, t) for t in type_keys)
+        ids = {s.id for s in sub.selectors}
+        if None not in ids:
+            for eid in ids:
+                assert eid is not None
+                self.by_id.setdefault((sub.tenant, eid), []).append(sub)
+            return
+        eq = equality_keys(sub.q)
+        for t in type_keys:
+            if eq is None:
+                self.by_type.setdefault((sub.tenant, t), []).append(sub)
+                continue
+            by_key = self.by_value.setdefault((sub.tenant, t), {}).setdefault(eq[0], {})
+            for key in eq[1]:
+                by_key.setdefault(key, []).append(sub)
+
+    def candidates(
+        self,
+        tenant: str,
+        types: list[str],
+        entity_id: str | None = None,
+        table: ValueTable | None = None,
+    ) -> list[CompiledSubscription]:
+        """The subscriptions that may concern an entity of these types (with this id and
+        these values; without ``table``, every subscription found by value is included)."""
         found = list(self.any_type.get(tenant, ()))
+        if entity_id is not None:
+            found.extend(self.by_id.get((tenant, entity_id), ()))
         seen = {id(s) for s in found}
-        for t in types:
-            for sub in self.by_type.get((tenant, t), ()):
+
+        def add(subs: Iterable[CompiledSubscription]) -> None:
+            for sub in subs:
                 if id(sub) not in seen:
                     seen.add(id(sub))
                     found.append(sub)
+
+        for t in types:
+            add(self.by_type.get((tenant, t), ()))
+            for path, by_key in self.by_value.get((tenant, t), {}).items():
+                if table is None:
+                    for subs in by_key.values():
+                        add(subs)
+                    continue
+                for row in table.values(path):
+                    add(by_key.get(_row_key(row), ()))
         return found

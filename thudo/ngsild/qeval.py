@@ -12,12 +12,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from thudo.ngsild.model import Entity
+from thudo.ngsild.model import KEY_SEP, SUB_SEP, Entity
 from thudo.ngsild.patterns import search
 from thudo.ngsild.qlang import And, Literal, Or, QNode, Term
 from thudo.ngsild.scopeq import ScopeAll, ScopeAny, ScopeExpr, ScopePattern
 from thudo.ngsild.typeexpr import TypeAll, TypeAny, TypeExpr, TypeName
-from thudo.ngsild.values import K_ATTR, K_BOOL, K_NUM, K_STR, K_SUB, K_TIME, index_rows, q_path
+from thudo.ngsild.values import K_ATTR, K_BOOL, K_NUM, K_STR, K_SUB, K_TIME, attribute_rows, q_path
 
 __all__ = ["ValueTable", "matches_q", "matches_scope", "matches_types"]
 
@@ -32,15 +32,28 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 
 
 class ValueTable:
-    """The value rows of one entity, grouped by path."""
+    """The value rows of one entity, grouped by path.
+
+    Rows are built per attribute on first use: matching one change against many
+    subscriptions shares one table, and each q reads only the attributes it names.
+    """
+
+    __slots__ = ("_attrs", "_done", "rows")
 
     def __init__(self, entity: Entity) -> None:
+        self._attrs = entity["attrs"]
+        self._done: set[str] = set()
         self.rows: dict[str, list[tuple[int, float | None, str | None]]] = {}
-        for path, kind, num, txt in index_rows(entity, system_times=True):
-            self.rows.setdefault(path, []).append((kind, num, txt))
 
     def values(self, path: str) -> list[tuple[int, float | None, str | None]]:
         """The rows at a path (markers included)."""
+        attr = path.split(SUB_SEP, 1)[0].split(KEY_SEP, 1)[0]
+        if attr not in self._done:
+            self._done.add(attr)
+            for row_path, kind, num, txt in attribute_rows(
+                attr, self._attrs.get(attr, ()), system_times=True
+            ):
+                self.rows.setdefault(row_path, []).append((kind, num, txt))
         return self.rows.get(path, [])
 
 

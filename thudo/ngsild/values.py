@@ -9,6 +9,7 @@ a value to its JSON keys with ``KEY_SEP``, the same way ``q`` paths are compiled
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from thudo.ngsild.model import KEY_SEP, SUB_SEP, Entity, Instance, is_sub_attribute
@@ -22,6 +23,7 @@ __all__ = [
     "K_SUB",
     "K_TIME",
     "IndexRow",
+    "attribute_rows",
     "geo_values",
     "index_rows",
     "q_path",
@@ -60,6 +62,17 @@ def index_rows(entity: Entity, system_times: bool = False) -> list[IndexRow]:
     for iri, instances in entity["attrs"].items():
         for inst in instances:
             _instance_rows(rows, iri, inst, K_ATTR, 0, times)
+    return rows
+
+
+def attribute_rows(
+    iri: str, instances: Iterable[Instance], system_times: bool = False
+) -> list[IndexRow]:
+    """The index rows of one attribute (all its instances)."""
+    rows: list[IndexRow] = []
+    times = _ALL_TIMES if system_times else _MEMBERS
+    for inst in instances:
+        _instance_rows(rows, iri, inst, K_ATTR, 0, times)
     return rows
 
 

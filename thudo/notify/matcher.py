@@ -12,6 +12,7 @@ from typing import Any
 
 from thudo.ngsild.matching import SubscriptionIndex, change_trigger, compile_subscription
 from thudo.ngsild.model import Entity
+from thudo.ngsild.qeval import ValueTable
 from thudo.ngsild.validate import now_iso
 from thudo.store.base import Outbound, SubscriptionRecord
 
@@ -51,7 +52,7 @@ class Matcher:
         index = self._index
         if index.size == 0:
             return False
-        return bool(index.any_type.get(tenant)) or any((tenant, t) in index.by_type for t in types)
+        return bool(index.any_type.get(tenant)) or any((tenant, t) in index.types for t in types)
 
     def __call__(self, tenant: str, before: Entity | None, after: Entity | None) -> list[Outbound]:
         entity = after if after is not None else before
@@ -60,8 +61,9 @@ class Matcher:
         types = list(dict.fromkeys((before or {}).get("type", []) + (after or {}).get("type", [])))
         now = now_iso()
         out: list[Outbound] = []
-        for sub in self._index.candidates(tenant, types):
-            if not sub.live(now) or not sub.selects(entity):
+        table = ValueTable(entity)
+        for sub in self._index.candidates(tenant, types, entity["id"], table):
+            if not sub.live(now) or not sub.selects(entity, table):
                 continue
             found = change_trigger(sub, before, after)
             if found is None or self._throttled(tenant, sub.id, sub.throttling):
