@@ -70,6 +70,10 @@ class Dispatcher:
         self._inflight: set[asyncio.Task[None]] = set()
         self._settled = asyncio.Condition()
         self._closing = False
+        self._refill_at = max(1, settings.notify_batch // 4)
+        # The subscriptions as of the last refresh, so that a delivery needs no read.
+        self._records: dict[tuple[str, str], SubscriptionRecord] = {}
+        self._to_settle: list[tuple[DeliveryOutcome, asyncio.Future[None]]] = []
 
     async def wait_settled(self, tenant: str, sub_id: str, timeout: float = 1.0) -> None:
         """Wait (a little) for deliveries of a subscription that are under way, so that
@@ -119,7 +123,9 @@ class Dispatcher:
         """Rebuild the matching index if any process changed a subscription."""
         version = await self.store.subscriptions_version()
         if force or version != self.matcher.version:
-            self.matcher.reload(await self.store.all_subscriptions(), version)
+            records = await self.store.all_subscriptions()
+            self.matcher.reload(records, version)
+            self._records = {(r.tenant, r.doc["id"]): r for r in records}
 
     # --- loops ----------------------------------------------------------------------------
     async def _refresh_loop(self) -> None:
@@ -137,7 +143,9 @@ class Dispatcher:
         while not self._closing:
             capacity = self.settings.notify_batch - len(inflight)
             claimed = 0
-            if capacity > 0:
+            # Claim in batches: each claim is a write transaction that reads the head of
+            # the outbox, so refilling one slot at a time would cost one per notification.
+            if capacity > 0 and (not inflight or capacity >= self._refill_at):
                 try:
                     batch = await self.store.claim_notifications(
                         capacity, self.settings.notify_lease
@@ -165,7 +173,7 @@ class Dispatcher:
         self._busy[key] = self._busy.get(key, 0) + 1
         try:
             outcome = await self._deliver(item, await self._subscription(*key))
-            await self.store.settle_notifications([outcome])
+            await self._settle(outcome)
         except Exception:
             log.exception("delivering notification %s failed", item.nid)
         finally:
@@ -176,7 +184,38 @@ class Dispatcher:
                 self._settled.notify_all()
             self._wake.set()  # a slot is free, and an order-bound successor may be due
 
+    async def _settle(self, outcome: DeliveryOutcome) -> None:
+        """Record an outcome; the outcomes of one loop iteration share a write."""
+        done = asyncio.get_running_loop().create_future()
+        self._to_settle.append((outcome, done))
+        if len(self._to_settle) == 1:
+            task = asyncio.create_task(self._flush_settled())
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        await done
+
+    async def _flush_settled(self) -> None:
+        await asyncio.sleep(0)  # let the deliveries finishing in this iteration join
+        batch, self._to_settle = self._to_settle, []
+        try:
+            await self.store.settle_notifications([outcome for outcome, _ in batch])
+        except Exception as exc:
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+        except BaseException:
+            for _, done in batch:
+                done.cancel()
+            raise
+        else:
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+
     async def _subscription(self, tenant: str, sub_id: str) -> SubscriptionRecord | None:
+        rec = self._records.get((tenant, sub_id))
+        if rec is not None:
+            return rec
         try:
             return await self.store.get_subscription(tenant, sub_id)
         except NgsiError:

@@ -123,7 +123,7 @@ def claim(
     entity is pending, which keeps notifications in order per entity and subscription."""
     rows = conn.execute(
         "SELECT o.nid, t.name, o.sub_id, o.entity_id, o.trigger, o.payload, o.attempts, "
-        "o.created_at FROM outbox o JOIN tenants t ON t.tid = o.tenant "
+        "o.created_at FROM outbox o INDEXED BY outbox_pending JOIN tenants t ON t.tid = o.tenant "
         "WHERE o.failed = 0 AND o.next_at <= ? AND o.lease_until <= ? "
         "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.tenant = o.tenant "
         "AND p.sub_id = o.sub_id AND p.entity_id = o.entity_id AND p.failed = 0 "

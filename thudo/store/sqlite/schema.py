@@ -181,7 +181,13 @@ FROM trollups WHERE period = 'PT1H'
 GROUP BY tenant, entity_id, attr, dataset_id, substr(bucket, 1, 10);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+# Pending notifications in outbox order, so that a claim reads the oldest first and stops
+# at its limit instead of sorting the whole backlog (failed rows are left out).
+_V7 = """
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (nid) WHERE failed = 0;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
