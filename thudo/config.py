@@ -66,7 +66,9 @@ class Settings:
     notify_batch: int = 100
     notify_lease: float = 30.0
     notify_poll_interval: float = 1.0
-    notify_endpoint_concurrency: int = 8
+    # Requests in flight to one endpoint host. 8 capped delivery to one receiver below
+    # 1,000 notifications/s on the benchmark machine once round trips grew under load.
+    notify_endpoint_concurrency: int = 32
     # SQLite tuning.
     sqlite_busy_timeout_ms: int = 5000
     sqlite_group_commit_max: int = 512

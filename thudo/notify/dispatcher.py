@@ -68,6 +68,7 @@ class Dispatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._busy: dict[tuple[str, str], int] = {}
         self._inflight: set[asyncio.Task[None]] = set()
+        self._flushes: set[asyncio.Task[None]] = set()
         self._settled = asyncio.Condition()
         self._closing = False
         self._refill_at = max(1, settings.notify_batch // 4)
@@ -101,7 +102,7 @@ class Dispatcher:
         self.store.set_change_listener(None)
         # Deliveries under way are abandoned: their rows stay leased in the outbox and are
         # sent again after the lease, by this process after a restart or by another one.
-        tasks = [*self._tasks, *self._inflight]
+        tasks = [*self._tasks, *self._inflight, *self._flushes]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -110,6 +111,7 @@ class Dispatcher:
                 log.error("notification task %s did not stop within %ss", task, _CLOSE_TIMEOUT)
         self._tasks.clear()
         self._inflight.clear()
+        self._flushes.clear()
         await self._http.close()
         await self._mqtt.close()
 
@@ -190,8 +192,8 @@ class Dispatcher:
         self._to_settle.append((outcome, done))
         if len(self._to_settle) == 1:
             task = asyncio.create_task(self._flush_settled())
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
         await done
 
     async def _flush_settled(self) -> None:
