@@ -1,6 +1,7 @@
 """Pure analytics over plain data: Vietnam's VN_AQI and the US EPA AQI, QCVN 05:2023 limits,
-flood and rain levels in Hanoi, and data-quality screening. Imports nothing from the rest of
-thudo."""
+flood and rain levels in Hanoi, data-quality screening, alert rules with hysteresis
+(``thudo.analytics.alerting``) and CAP 1.2 / Atom rendering (``thudo.analytics.cap``).
+Imports nothing from the rest of thudo."""
 
 from thudo.analytics.averages import NowCast, daily_max, daily_mean, max_rolling_mean, nowcast
 from thudo.analytics.epa import EpaAqi, epa_pm25_aqi
