@@ -444,3 +444,29 @@ async def test_scope_of_a_temporal_entity_is_recorded_once(client: httpx.AsyncCl
         assert resp.status_code in (201, 204), resp.text
     got = await _get(client, eid)
     assert [i["value"] for i in got["scope"]] == [["/a"]]
+
+
+@pytest.mark.parametrize("method", METHODS.split(","))
+async def test_each_aggregation_method_alone(history: httpx.AsyncClient, method: str) -> None:
+    # 30 minutes off the hour, so the raw instances are aggregated (not the rollups), and
+    # only the method asked for is computed.
+    start, end = _at(0).replace(":00:00", ":30:00"), _at(6).replace(":00:00", ":30:00")
+    assert start != _at(0)
+    body = await _get(
+        history,
+        options="aggregatedValues",
+        aggrMethods=method,
+        aggrPeriodDuration="PT2H",
+        timerel="between",
+        timeAt=start,
+        endTimeAt=end,
+        attrs="temperature",
+    )
+    aggregated = body["temperature"]
+    assert aggregated["type"] == "Property"
+    assert set(aggregated) == {"type", method}
+    groups = [VALUES[1:3], VALUES[3:5], VALUES[5:6]]
+    got = aggregated[method]
+    assert len(got) == len(groups)
+    for (value, _, _), group in zip(got, groups, strict=True):
+        assert math.isclose(value, _expected_aggregates(group)[method]), (method, value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -407,10 +408,12 @@ def aggregate(
         base += f" AND attr IN ({','.join('?' * len(attrs))})"
         params.extend(attrs)
     start, _ = time.bounds()
-    origin_row = conn.execute(
-        f"SELECT min({column}) FROM tinstances WHERE {base}", params
-    ).fetchone()
-    origin = start or (origin_row[0] if origin_row else None)
+    origin = start
+    if origin is None:  # periods count from the first instance (a scan: only when needed)
+        origin_row = conn.execute(
+            f"SELECT min({column}) FROM tinstances WHERE {base}", params
+        ).fetchone()
+        origin = origin_row[0] if origin_row else None
     if origin is None:
         return {}
     period = rollups.covers(aggr, time, origin)
@@ -425,15 +428,48 @@ def aggregate(
     epoch = f"(CAST(strftime('%s', {column}) AS INTEGER) - CAST(strftime('%s', ?) AS INTEGER))"
     bucket = f"CAST({epoch} / ? AS INTEGER)" if aggr.period_s else "0"
     bucket_params: list[Any] = [origin, aggr.period_s] if aggr.period_s else []
+    # Only what was asked for is computed: reading values out of the JSON documents
+    # (distinctCount, min/max of non-numbers) is what makes a raw aggregation slow.
     value = "json_extract(doc, '$.value')"
+    wanted = set(aggr.methods)
+    columns = {
+        "distinctCount": f"count(DISTINCT {value})",
+        "sum": "sum(num)",
+        "avg": "avg(num)",
+        "min": f"min(coalesce(num, {value}))",
+        "max": f"max(coalesce(num, {value}))",
+        "sumsq": "sum(num * num)",
+    }
+    needs = {
+        "distinctCount": {"distinctCount"},
+        "sum": {"sum", "stddev"},
+        "avg": {"avg"},
+        "min": {"min"},
+        "max": {"max"},
+        "sumsq": {"sumsq", "stddev"},
+    }
+    selected = ", ".join(
+        columns[name] if needs[name] & wanted else "NULL"
+        for name in ("distinctCount", "sum", "avg", "min", "max", "sumsq")
+    )
     sql = (
-        f"SELECT attr, dataset_id, {bucket} AS b, count(*), count(DISTINCT {value}),"
-        f" sum(num), avg(num), min(coalesce(num, {value})), max(coalesce(num, {value})),"
-        " sum(num * num), min(kind)"
-        f" FROM (SELECT *, json_extract(doc, '$.type') AS kind FROM tinstances WHERE {base})"
+        f"SELECT attr, dataset_id, {bucket} AS b, count(*), {selected}, NULL"
+        f" FROM tinstances WHERE {base}"
         " GROUP BY attr, dataset_id, b ORDER BY attr, dataset_id, b"
     )
     rows = conn.execute(sql, [*bucket_params, *params]).fetchall()
+    kinds: dict[tuple[str, str], Any] = {}
+    for row in rows:
+        key = (row[0], row[1])
+        if key not in kinds:
+            found = conn.execute(
+                "SELECT json_extract(doc, '$.type') FROM tinstances WHERE tenant = ?"
+                " AND entity_id = ? AND attr = ? AND dataset_id = ? AND deleted_at IS NULL"
+                " LIMIT 1",
+                (tid, entity_id, row[0], row[1]),
+            ).fetchone()
+            kinds[key] = found[0] if found else None
+    rows = [(*row[:-1], kinds[(row[0], row[1])]) for row in rows]
     return _shape(rows, origin, aggr, time)
 
 
@@ -443,12 +479,13 @@ def _shape(
     """aggregatedValues from rows of (attr, datasetId, bucket, count, distinct, sum, avg,
     min, max, sumsq, type)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
+    period = _Periods(origin, aggr.period_s, time)
     for row in rows:
         attr, ds, b, total, distinct, total_sum, avg, lo, hi, sumsq, kind = row
         group = out.setdefault(attr, {}).setdefault(ds, {"type": kind or "Property"})
         if ds:
             group["datasetId"] = ds
-        period = _period(origin, b, aggr.period_s, time)
+        bounds = period(b)
         values = {
             "totalCount": total,
             "distinctCount": distinct,
@@ -462,20 +499,33 @@ def _shape(
             "sumsq": sumsq,
         }
         for method in aggr.methods:
-            group.setdefault(method, []).append([values[method], *period])
+            group.setdefault(method, []).append([values[method], *bounds])
     return {attr: list(groups.values()) for attr, groups in out.items()}
 
 
-def _period(origin: str, index: int, period_s: float | None, time: TimeFilter) -> list[str]:
-    from datetime import datetime, timedelta
+class _Periods:
+    """[start, end] of period ``index`` counted from ``origin`` (the whole range when there
+    is no period duration); the origin is parsed once, and each bound formatted once."""
 
-    start = datetime.fromisoformat(origin.replace("Z", "+00:00"))
-    if period_s is None:
-        _, end = time.bounds()
-        end_text = end or origin
-        return [_fmt(start), _fmt(datetime.fromisoformat(end_text.replace("Z", "+00:00")))]
-    begin = start + timedelta(seconds=period_s * index)
-    return [_fmt(begin), _fmt(begin + timedelta(seconds=period_s))]
+    def __init__(self, origin: str, period_s: float | None, time: TimeFilter) -> None:
+        self._start = datetime.fromisoformat(origin.replace("Z", "+00:00"))
+        self._period_s = period_s
+        self._end = time.bounds()[1] or origin
+        self._texts: dict[int, str] = {}
+
+    def __call__(self, index: int) -> list[str]:
+        if self._period_s is None:
+            end = datetime.fromisoformat(self._end.replace("Z", "+00:00"))
+            return [_fmt(self._start), _fmt(end)]
+        return [self._bound(index), self._bound(index + 1)]
+
+    def _bound(self, index: int) -> str:
+        text = self._texts.get(index)
+        if text is None:
+            assert self._period_s is not None
+            moment = self._start + timedelta(seconds=self._period_s * index)
+            text = self._texts[index] = _fmt(moment)
+        return text
 
 
 def _fmt(stamp: Any) -> str:
