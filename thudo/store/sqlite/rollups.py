@@ -128,13 +128,24 @@ def aggregate(
 ) -> list[tuple[Any, ...]]:
     """Rows shaped like the raw aggregation's: attr, datasetId, bucket index, counts."""
     start, end = time.bounds()
-    sql = (
-        "SELECT attr, dataset_id, CAST((CAST(strftime('%s', bucket) AS INTEGER)"
-        " - CAST(strftime('%s', ?) AS INTEGER)) / ? AS INTEGER) AS b, sum(n), NULL,"
-        " sum(total), sum(total) / sum(n), min(lo), max(hi), sum(sumsq), 'Property'"
-        " FROM trollups WHERE tenant = ? AND entity_id = ? AND period = ?"
-    )
-    params: list[Any] = [origin, aggr.period_s, tid, entity_id, period]
+    # The origin as epoch seconds from here: in SQL it would be converted on every row.
+    index = "CAST((CAST(strftime('%s', bucket) AS INTEGER) - ?) / ? AS INTEGER)"
+    if aggr.period_s == dict(_PERIODS)[period]:
+        # One rollup row per asked period: read them in key order, nothing to group.
+        sql = (
+            f"SELECT attr, dataset_id, {index}, n, NULL, total, total / n, lo, hi, sumsq,"
+            " 'Property' FROM trollups WHERE tenant = ? AND entity_id = ? AND period = ?"
+        )
+        grouped = False
+    else:
+        sql = (
+            f"SELECT attr, dataset_id, {index} AS b, sum(n), NULL,"
+            " sum(total), sum(total) / sum(n), min(lo), max(hi), sum(sumsq), 'Property'"
+            " FROM trollups WHERE tenant = ? AND entity_id = ? AND period = ?"
+        )
+        grouped = True
+    origin_s = int(_parse(origin).timestamp())
+    params: list[Any] = [origin_s, aggr.period_s, tid, entity_id, period]
     if start is not None:
         sql += " AND bucket >= ?"
         params.append(start)
@@ -144,5 +155,8 @@ def aggregate(
     if attrs is not None:
         sql += f" AND attr IN ({','.join('?' * len(attrs))})"
         params.extend(attrs)
-    sql += " GROUP BY attr, dataset_id, b ORDER BY attr, dataset_id, b"
+    if grouped:
+        sql += " GROUP BY attr, dataset_id, b ORDER BY attr, dataset_id, b"
+    else:
+        sql += " ORDER BY attr, dataset_id, bucket"
     return conn.execute(sql, params).fetchall()
