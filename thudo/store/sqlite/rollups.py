@@ -126,15 +126,20 @@ def aggregate(
     origin: str,
     period: str,
 ) -> list[tuple[Any, ...]]:
-    """Rows shaped like the raw aggregation's: attr, datasetId, bucket index, counts."""
+    """Rows shaped like the raw aggregation's: attr, datasetId, bucket index, counts;
+    when each row is one period, no index but the bucket (its start) at the end."""
     start, end = time.bounds()
     # The origin as epoch seconds from here: in SQL it would be converted on every row.
     index = "CAST((CAST(strftime('%s', bucket) AS INTEGER) - ?) / ? AS INTEGER)"
     if aggr.period_s == dict(_PERIODS)[period]:
         # One rollup row per asked period: read them in key order, nothing to group.
+        # No index either: the caller takes each period's bounds from the bucket text
+        # (SQLite's strftime() costs several microseconds a row, and a year of hours is
+        # 8,760 rows).
         sql = (
-            f"SELECT attr, dataset_id, {index}, n, NULL, total, total / n, lo, hi, sumsq,"
-            " 'Property' FROM trollups WHERE tenant = ? AND entity_id = ? AND period = ?"
+            "SELECT attr, dataset_id, NULL, n, NULL, total, total / n, lo, hi, sumsq,"
+            " 'Property', bucket"
+            " FROM trollups WHERE tenant = ? AND entity_id = ? AND period = ?"
         )
         grouped = False
     else:
@@ -144,8 +149,9 @@ def aggregate(
             " FROM trollups WHERE tenant = ? AND entity_id = ? AND period = ?"
         )
         grouped = True
-    origin_s = int(_parse(origin).timestamp())
-    params: list[Any] = [origin_s, aggr.period_s, tid, entity_id, period]
+    params: list[Any] = [tid, entity_id, period]
+    if grouped:
+        params[:0] = [int(_parse(origin).timestamp()), aggr.period_s]
     if start is not None:
         sql += " AND bucket >= ?"
         params.append(start)

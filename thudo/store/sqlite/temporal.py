@@ -503,7 +503,7 @@ def _shape(
             if ds:
                 group["datasetId"] = ds
             targets = [(method, group.setdefault(method, [])) for method in methods]
-        start, end = period(row[2])
+        start, end = period.of_bucket(row[11]) if len(row) > 11 else period(row[2])
         for method, target in targets:
             if method == "stddev":
                 value = stddev(row[3], row[5] or 0.0, row[9] or 0.0) if row[5] is not None else None
@@ -529,6 +529,12 @@ class _Periods:
             end = datetime.fromisoformat(self._end.replace("Z", "+00:00"))
             return _fmt(self._start), _fmt(end)
         return self._bound(index), self._bound(index + 1)
+
+    def of_bucket(self, bucket: str) -> tuple[str, str]:
+        """The bounds of the period that starts at a rollup bucket (whole seconds, UTC)."""
+        assert self._period_s is not None
+        end = datetime.fromisoformat(bucket[:19]) + timedelta(seconds=self._period_s)
+        return bucket[:19] + "Z", end.isoformat() + "Z"
 
     def _bound(self, index: int) -> str:
         text = self._texts.get(index)
