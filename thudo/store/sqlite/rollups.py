@@ -153,10 +153,13 @@ def aggregate(
     if grouped:
         params[:0] = [int(_parse(origin).timestamp()), aggr.period_s]
     if start is not None:
-        sql += " AND bucket >= ?"
+        # "+bucket": not an index constraint. With statistics taken while the table was
+        # small, SQLite otherwise skip-scanned every entity's rollups on (period, bucket)
+        # instead of seeking this entity's (24 ms instead of 3 per entity, measured).
+        sql += " AND +bucket >= ?"
         params.append(start)
     if end is not None:
-        sql += " AND bucket < ?"
+        sql += " AND +bucket < ?"
         params.append(end)
     if attrs is not None:
         sql += f" AND attr IN ({','.join('?' * len(attrs))})"
