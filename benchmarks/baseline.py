@@ -11,19 +11,14 @@ Run: python benchmarks/baseline.py --port 8001
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
-from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import orjson
+from asgi import UVICORN_OPTIONS, Receive, Scope, Send
 from payloads import ENTITY_TYPE, entity
 
 __all__ = ["app"]
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 _PREFIX = "/ngsi-ld/v1/"
 _LINK = (
@@ -114,11 +109,7 @@ def main() -> None:
         host=args.host,
         port=args.port,
         workers=1,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        server_header=False,
+        **UVICORN_OPTIONS,
     )
 
 

@@ -10,17 +10,11 @@ Run: python benchmarks/fixedjson.py --port 8001 --file answer.json
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+
+from asgi import UVICORN_OPTIONS, App, Receive, Scope, Send
 
 __all__ = ["make_app"]
-
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def make_app(body: bytes) -> App:
@@ -54,11 +48,7 @@ def main() -> None:
         make_app(args.file.read_bytes()),
         host="127.0.0.1",
         port=args.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        server_header=False,
+        **UVICORN_OPTIONS,
     )
 
 

@@ -16,18 +16,13 @@ import argparse
 import socket
 import time
 from array import array
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
+from asgi import UVICORN_OPTIONS, Receive, Scope, Send
 
 __all__ = ["app"]
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 _NOTIFY = "/notify/"
 
@@ -138,11 +133,7 @@ def main() -> None:
     sockets = [_socket(int(p)) for p in args.ports.split(",")]
     config = uvicorn.Config(
         app,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        server_header=False,
+        **UVICORN_OPTIONS,
         date_header=False,
     )
     uvicorn.Server(config).run(sockets=sockets)

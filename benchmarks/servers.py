@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,26 +191,23 @@ class Server:
 
     def wait_idle(self, timeout: float = 600.0, window: float = 0.5) -> float:
         """Wait until the server is nearly idle (requests wrk left in flight are done)."""
-        start = time.monotonic()
-        clock = CpuClock(self.proc.pid)
-        while time.monotonic() - start < timeout:
-            clock.start()
-            time.sleep(window)
-            use = clock.stop()
-            if use.process_s < 0.05 * use.wall_s:
-                break
-        return time.monotonic() - start
+        return self._wait_until(lambda use: use.process_s < 0.05 * use.wall_s, timeout, window)
 
     def wait_quiet(self, timeout: float = 120.0, window: float = 1.0) -> float:
         """Wait until the rest of the machine (other people's tests, say) uses less than
         15 % of a core, so that it does not share the 2 cores with the measurement."""
+        return self._wait_until(
+            lambda use: use.machine_task_s - use.process_s < 0.15 * use.wall_s, timeout, window
+        )
+
+    def _wait_until(self, calm: Callable[[CpuUse], bool], timeout: float, window: float) -> float:
+        """Sample CPU use in windows until ``calm`` holds for one; the time waited."""
         start = time.monotonic()
         clock = CpuClock(self.proc.pid)
         while time.monotonic() - start < timeout:
             clock.start()
             time.sleep(window)
-            use = clock.stop()
-            if use.machine_task_s - use.process_s < 0.15 * use.wall_s:
+            if calm(clock.stop()):
                 break
         return time.monotonic() - start
 
