@@ -69,6 +69,28 @@ class Settings:
     # Requests in flight to one endpoint host. 8 capped delivery to one receiver below
     # 1,000 notifications/s on the benchmark machine once round trips grew under load.
     notify_endpoint_concurrency: int = 32
+    # Device ingestion (IoT Agent JSON over HTTP and MQTT).
+    # The broker to take device measures from (mqtt://host:port); empty: HTTP only.
+    ingest_mqtt_url: str = ""
+    ingest_mqtt_client_id: str = "thudo-ingest"
+    # Provision unknown devices of a known API key on their first measure.
+    ingest_autoprovision: bool = False
+    ingest_max_payload_bytes: int = 64 * 1024
+    ingest_max_measures: int = 1000
+    # Measures timed further ahead than this (clock skew) or older than this are rejected.
+    ingest_max_future_s: float = 600.0
+    ingest_max_age_s: float = 7 * 86400.0
+    # Measures written per store transaction, and how long the first waits for company.
+    ingest_batch_max: int = 2000
+    ingest_batch_wait: float = 0.01
+    # Device messages waiting for the writer; beyond it MQTT and HTTP wait (backpressure).
+    ingest_queue_max: int = 50_000
+    # Analytics (VN_AQI, flood, rain) and alerts computed as data arrives.
+    analytics_enabled: bool = True
+    # An entity's derived values are recomputed at most this often (seconds).
+    analytics_min_interval: float = 0.5
+    # A TOML file of alert rules; empty: Hanoi's defaults.
+    alert_rules_file: str = ""
     # SQLite tuning.
     sqlite_busy_timeout_ms: int = 5000
     sqlite_group_commit_max: int = 512
@@ -211,6 +233,10 @@ _POSITIVE = (
     "temporal_max_instances",
     "notify_batch",
     "notify_endpoint_concurrency",
+    "ingest_max_payload_bytes",
+    "ingest_max_measures",
+    "ingest_batch_max",
+    "ingest_queue_max",
 )
 
 
@@ -228,6 +254,10 @@ def _validated(s: Settings) -> Settings:
         "notify_lease",
         "notify_poll_interval",
         "housekeeping_interval",
+        "ingest_max_future_s",
+        "ingest_max_age_s",
+        "ingest_batch_wait",
+        "analytics_min_interval",
     ):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name}={getattr(s, name)!r} must be > 0")

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 __all__ = [
     "AlreadyExists",
     "BadRequestData",
+    "Forbidden",
     "InternalError",
     "InvalidRequest",
     "LdContextNotAvailable",
@@ -26,6 +27,7 @@ __all__ = [
     "SettingsError",
     "TooComplexQuery",
     "TooManyResults",
+    "Unauthorized",
     "UnsupportedMediaType",
 ]
 
@@ -113,6 +115,22 @@ class ResourceNotFound(NgsiError):
     status = 404
     type_name = "ResourceNotFound"
     title = "Resource not found"
+
+
+class Unauthorized(NgsiError):
+    """The request carries no credential, or one that is not known (HTTP 401)."""
+
+    status = 401
+    type_name = "Unauthorized"
+    title = "Unauthorized"
+
+
+class Forbidden(NgsiError):
+    """The credential is known but does not allow this request (HTTP 403)."""
+
+    status = 403
+    type_name = "Forbidden"
+    title = "Forbidden"
 
 
 class NonexistentTenant(NgsiError):

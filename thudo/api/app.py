@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from thudo import __version__
 from thudo.api.call import AppState, Call
+from thudo.api.iot import IOT_PREFIX, handle_iot
 from thudo.api.problems import problem_response
 from thudo.api.reply import Reply
 from thudo.api.routes import PREFIX, resolve
@@ -20,6 +21,7 @@ from thudo.config import Settings
 from thudo.contexts.registry import ContextRegistry
 from thudo.errors import NgsiError, ResourceNotFound
 from thudo.housekeeping import Housekeeper
+from thudo.ingest.service import IngestService
 from thudo.notify.dispatcher import Dispatcher
 from thudo.notify.matcher import Matcher
 from thudo.store import open_store
@@ -39,6 +41,7 @@ class ThudoApp:
         contexts = ContextRegistry(settings, self.store)
         self.dispatcher = Dispatcher(settings, self.store, contexts, Matcher())
         self.housekeeper = Housekeeper(settings, self.store)
+        self.ingest = IngestService(settings, self.store)
         self.state = AppState(
             settings,
             self.store,
@@ -58,12 +61,14 @@ class ThudoApp:
             await self.state.contexts.start()
             await self.dispatcher.start()
             self.housekeeper.start()
+            await self.ingest.start()
             self.started = True
             log.info("thudo %s ready on %s", __version__, self.settings.database_url)
 
     async def shutdown(self) -> None:
         """Flush what is pending and close the store."""
         if self.started:
+            await self.ingest.close()
             await self.housekeeper.close()
             await self.dispatcher.close()
             await self.state.contexts.close()
@@ -101,6 +106,8 @@ class ThudoApp:
             if path.startswith(PREFIX):
                 route = resolve(request.method, path)
                 response = await route.run(Call(request, self.state))
+            elif path.startswith(IOT_PREFIX):
+                response = await handle_iot(Call(request, self.state), path, self.ingest)
             elif path in ("/health", "/health/"):
                 response = await self._health()
             else:

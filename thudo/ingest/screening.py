@@ -1,0 +1,69 @@
+"""Screening of measures as they arrive: out-of-range and flat-lined sensors.
+
+A flagged measure is not dropped and not averaged in: the ingestor writes it to the
+attribute's ``suspect`` dataset (a separate NGSI-LD instance, with a ``qualityFlag``), so it
+stays visible in the entity and its history, while the default instance, the rollups and the
+indices computed from them carry only good readings. The ranges are physical limits well
+beyond anything Hanoi has measured; ``analytics.quality`` does the same screening on series.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from thudo.analytics.quality import Flag, screen
+
+__all__ = ["FLATLINE_RUN", "RANGES", "Screener"]
+
+#: Physical ranges by attribute name (µg/m³ for pollutants, °C, %, m, mm per report).
+RANGES: dict[str, tuple[float, float]] = {
+    "pm25": (0.0, 1000.0),
+    "pm10": (0.0, 2000.0),
+    "no2": (0.0, 4000.0),
+    "so2": (0.0, 3000.0),
+    "o3": (0.0, 1500.0),
+    "co": (0.0, 200_000.0),
+    "temperature": (-20.0, 55.0),
+    "relativeHumidity": (0.0, 100.0),
+    "precipitation": (0.0, 300.0),
+    "currentLevel": (0.0, 10.0),
+    "waterLevel": (-10.0, 40.0),
+    "windSpeed": (0.0, 90.0),
+}
+#: Identical consecutive readings that mark a stuck sensor (``analytics.quality``).
+FLATLINE_RUN = 6
+# Amounts that are legitimately the same for hours (no rain, a dry street).
+_NO_FLATLINE = frozenset({"precipitation", "currentLevel"})
+
+
+class Screener:
+    """Flags each new reading of a sensor, remembering the last few per (entity, attribute)."""
+
+    def __init__(self, max_series: int = 100_000) -> None:
+        self._recent: dict[tuple[str, str, str], deque[float]] = {}
+        self._max_series = max_series
+
+    def flag(self, tenant: str, entity_id: str, name: str, value: object) -> Flag:
+        """The flag of this reading given the ones before it (``ok`` for unscreened names)."""
+        limits = RANGES.get(name)
+        if limits is None or not isinstance(value, int | float) or isinstance(value, bool):
+            return Flag.OK
+        low, high = limits
+        if not low <= value <= high:
+            return Flag.OUT_OF_RANGE
+        if name in _NO_FLATLINE:
+            return Flag.OK
+        series = self._series((tenant, entity_id, name))
+        series.append(float(value))
+        if len(series) < FLATLINE_RUN:
+            return Flag.OK
+        result = screen(list(series), low=low, high=high, flatline_run=FLATLINE_RUN)
+        return result.flags[-1]
+
+    def _series(self, key: tuple[str, str, str]) -> deque[float]:
+        series = self._recent.get(key)
+        if series is None:
+            if len(self._recent) >= self._max_series:
+                self._recent.clear()  # a bounded memory; screening restarts, nothing is lost
+            series = self._recent[key] = deque(maxlen=FLATLINE_RUN)
+        return series
