@@ -91,6 +91,10 @@ class Settings:
     analytics_min_interval: float = 0.5
     # A TOML file of alert rules; empty: Hanoi's defaults.
     alert_rules_file: str = ""
+    # Who publishes the CAP 1.2 warnings (no spaces, commas, < or &), and their CAP status:
+    # Actual for real warnings, Exercise for simulated data (thudo demo).
+    cap_sender: str = "thudo@localhost"
+    cap_status: str = "Actual"
     # SQLite tuning.
     sqlite_busy_timeout_ms: int = 5000
     sqlite_group_commit_max: int = 512
@@ -272,6 +276,8 @@ def _validated(s: Settings) -> Settings:
         )
     if s.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
         raise SettingsError(f"log_level={s.log_level!r} is not debug/info/warning/error/critical")
+    if s.cap_status not in ("Actual", "Exercise", "System", "Test", "Draft"):
+        raise SettingsError(f"cap_status={s.cap_status!r} is not Actual/Exercise/System/Test/Draft")
     if s.log_format not in ("json", "text"):
         raise SettingsError(f"log_format={s.log_format!r} is not json or text")
     if not s.database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):

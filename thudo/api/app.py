@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from thudo import __version__
+from thudo.api.alerts import ALERTS_PREFIX, handle_alerts
 from thudo.api.call import AppState, Call
 from thudo.api.iot import IOT_PREFIX, handle_iot
 from thudo.api.problems import problem_response
@@ -24,6 +25,7 @@ from thudo.housekeeping import Housekeeper
 from thudo.ingest.service import IngestService
 from thudo.notify.dispatcher import Dispatcher
 from thudo.notify.matcher import Matcher
+from thudo.pipeline.runner import Pipeline
 from thudo.store import open_store
 from thudo.store.base import Store
 
@@ -42,6 +44,7 @@ class ThudoApp:
         self.dispatcher = Dispatcher(settings, self.store, contexts, Matcher())
         self.housekeeper = Housekeeper(settings, self.store)
         self.ingest = IngestService(settings, self.store)
+        self.pipeline = Pipeline(settings, self.store) if settings.analytics_enabled else None
         self.state = AppState(
             settings,
             self.store,
@@ -61,6 +64,8 @@ class ThudoApp:
             await self.state.contexts.start()
             await self.dispatcher.start()
             self.housekeeper.start()
+            if self.pipeline is not None:
+                await self.pipeline.start()
             await self.ingest.start()
             self.started = True
             log.info("thudo %s ready on %s", __version__, self.settings.database_url)
@@ -69,6 +74,8 @@ class ThudoApp:
         """Flush what is pending and close the store."""
         if self.started:
             await self.ingest.close()
+            if self.pipeline is not None:
+                await self.pipeline.close()
             await self.housekeeper.close()
             await self.dispatcher.close()
             await self.state.contexts.close()
@@ -108,6 +115,9 @@ class ThudoApp:
                 response = await route.run(Call(request, self.state))
             elif path.startswith(IOT_PREFIX):
                 response = await handle_iot(Call(request, self.state), path, self.ingest)
+            elif path == ALERTS_PREFIX or path.startswith(ALERTS_PREFIX + "/"):
+                keeper = self.pipeline.alerts if self.pipeline is not None else None
+                response = await handle_alerts(Call(request, self.state), path, keeper)
             elif path in ("/health", "/health/"):
                 response = await self._health()
             else:

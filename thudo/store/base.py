@@ -23,6 +23,7 @@ __all__ = [
     "AttributeInfo",
     "Change",
     "ChangeListener",
+    "ChangeObserver",
     "ContextRecord",
     "DeliveryOutcome",
     "DeliveryStats",
@@ -154,6 +155,27 @@ class DeliveryOutcome:
 ChangeListener = Callable[[str, Entity | None, Entity | None], list[Outbound]]
 
 
+class ChangeObserver(abc.ABC):
+    """Watches committed entity changes (the analytics pipeline), without writing anything.
+
+    ``seen`` runs inside the write transaction, so it must be quick and must not touch the
+    store; a change it saw may still roll back, so what it does must be safe to repeat.
+    ``committed`` runs after each commit, on the writer's thread.
+    """
+
+    @abc.abstractmethod
+    def wants(self, tenant: str, types: list[str]) -> bool:
+        """Whether changes of entities of these types matter (cheap)."""
+
+    @abc.abstractmethod
+    def seen(self, tenant: str, before: Entity | None, after: Entity | None) -> None:
+        """Note a change."""
+
+    @abc.abstractmethod
+    def committed(self) -> None:
+        """The changes noted so far are committed."""
+
+
 class Store(abc.ABC):
     """The contract between the API and a storage backend."""
 
@@ -232,6 +254,10 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    def set_change_observer(self, observer: ChangeObserver | None) -> None:
+        """Register the one observer of committed changes (None: none)."""
+
+    @abc.abstractmethod
     async def save_subscription(self, rec: SubscriptionRecord, create: bool) -> None:
         """Store a subscription; with ``create``, AlreadyExists if the id is taken."""
 
@@ -308,6 +334,20 @@ class Store(abc.ABC):
     ) -> tuple[list[TemporalEntity], int | None, str | None]:
         """Temporal entities with their instances (or aggregates), and the Content-Range
         when the instance limit cut the answer short (clause 6.3.10)."""
+
+    @abc.abstractmethod
+    async def hourly_means(
+        self, tenant: str, entity_id: str, attrs: Sequence[str], since: str
+    ) -> dict[str, dict[str, float]]:
+        """Hourly means (from the rollups) of the default instances of some attributes, from
+        the hour of ``since`` on: attribute → hour start (normalized time) → mean."""
+
+    @abc.abstractmethod
+    async def recent_values(
+        self, tenant: str, entity_id: str, attr: str, since: str
+    ) -> list[tuple[str, float]]:
+        """The numeric values of an attribute's default instance observed at or after
+        ``since``, oldest first, as (normalized observedAt, value)."""
 
     @abc.abstractmethod
     async def optimize(self) -> None:

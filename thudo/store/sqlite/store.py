@@ -41,6 +41,7 @@ from thudo.store.base import (
     AttributeInfo,
     Change,
     ChangeListener,
+    ChangeObserver,
     ContextRecord,
     DeliveryOutcome,
     EntityPage,
@@ -50,7 +51,7 @@ from thudo.store.base import (
     SubscriptionRecord,
     TypeInfo,
 )
-from thudo.store.sqlite import outbox, temporal
+from thudo.store.sqlite import outbox, series, temporal
 from thudo.store.sqlite.checkpoint import Checkpointer
 from thudo.store.sqlite.connection import FunctionFailure, open_connection
 from thudo.store.sqlite.filters import compile_order, compile_selection
@@ -87,6 +88,8 @@ class SqliteStore(Store):
         self._wants: Callable[[str, list[str]], bool] | None = None
         self._on_commit: Callable[[], None] | None = None
         self._outbox_written = False
+        self._observer: ChangeObserver | None = None
+        self._observed = False
         self._tenants: dict[str, int] = {"": 0}
         self._local = threading.local()
         self._executor = ThreadPoolExecutor(
@@ -272,10 +275,14 @@ class SqliteStore(Store):
         after: Entity | None,
         types: list[str],
     ) -> None:
-        """Match the change against subscriptions and write the outbox rows."""
+        """Tell the observer, match the change against subscriptions, write the outbox rows."""
+        all_types = types + (after["type"] if after is not None else [])
+        observer = self._observer
+        if observer is not None and observer.wants(tenant, all_types):
+            observer.seen(tenant, before, after)
+            self._observed = True
         if self._listener is None:
             return
-        all_types = types + (after["type"] if after is not None else [])
         if self._wants is not None and not self._wants(tenant, all_types):
             return
         items = self._listener(tenant, before, after)
@@ -298,6 +305,10 @@ class SqliteStore(Store):
 
     def _after_commit(self) -> None:
         self._paths.committed()
+        if self._observed:
+            self._observed = False
+            if self._observer is not None:
+                self._observer.committed()
         if self._outbox_written:
             self._outbox_written = False
             if self._on_commit is not None:
@@ -312,6 +323,9 @@ class SqliteStore(Store):
         self._listener = listener
         self._wants = wants
         self._on_commit = on_commit
+
+    def set_change_observer(self, observer: ChangeObserver | None) -> None:
+        self._observer = observer
 
     # --- reads ------------------------------------------------------------------------
     async def get_entity(self, tenant: str, entity_id: str) -> Entity | None:
@@ -604,6 +618,30 @@ class SqliteStore(Store):
                 )
                 cut.extend((index, a) for a in sorted(truncated))
         return entities, count, cut_to_range(entities, cut, time) if cut else None
+
+    async def hourly_means(
+        self, tenant: str, entity_id: str, attrs: Sequence[str], since: str
+    ) -> dict[str, dict[str, float]]:
+        def read() -> dict[str, dict[str, float]]:
+            conn = self._reader()
+            tid = self._tenant_if_any(conn, tenant)
+            if tid is None:
+                return {attr: {} for attr in attrs}
+            return series.hourly_means(conn, tid, entity_id, attrs, since)
+
+        found: dict[str, dict[str, float]] = await self._read(read)
+        return found
+
+    async def recent_values(
+        self, tenant: str, entity_id: str, attr: str, since: str
+    ) -> list[tuple[str, float]]:
+        def read() -> list[tuple[str, float]]:
+            conn = self._reader()
+            tid = self._tenant_if_any(conn, tenant)
+            return [] if tid is None else series.recent_values(conn, tid, entity_id, attr, since)
+
+        found: list[tuple[str, float]] = await self._read(read)
+        return found
 
     async def optimize(self) -> None:
         def job(conn: sqlite3.Connection) -> None:
