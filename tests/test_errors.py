@@ -29,6 +29,8 @@ EXPECTED_STATUS = {
     "UnsupportedMediaType": 415,
     "PayloadTooLarge": 413,
     "MethodNotAllowed": 405,
+    "Unauthorized": 401,
+    "Forbidden": 403,
 }
 
 
