@@ -1,4 +1,5 @@
-"""The ``thudo`` command: serve the broker, check a configuration, print the version."""
+"""The ``thudo`` command: serve the broker, check a configuration, run the simulator, print
+the version."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from thudo import __version__
 from thudo.config import Settings, load_settings
 from thudo.errors import SettingsError
 from thudo.log import configure_logging, mask_secrets
+from thudo.simulate.command import add_arguments as add_simulate_arguments
+from thudo.simulate.command import run_simulate
 
 __all__ = ["app_from_environment", "main"]
 
@@ -40,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="configuration commands")
     config_sub = config.add_subparsers(dest="config_command")
     config_sub.add_parser("check", help="validate the configuration and print it")
+    add_simulate_arguments(sub.add_parser("simulate", help="run the simulated Hanoi device fleet"))
     return parser
 
 
@@ -100,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings, args.config)
     if args.command == "config" and args.config_command == "check":
         return _check(settings)
+    if args.command == "simulate":
+        configure_logging("warning", "text")
+        return run_simulate(args)
     parser.print_help()
     return 1
 

@@ -60,8 +60,10 @@ async def test_gaps_give_no_invented_index(make_client: ClientFactory) -> None:
     # Only one of the last three hours has data: the NowCast has no valid value.
     await upsert(client, station(80.0, 120.0, at(5.5)))
     await upsert(client, station(85.0, 125.0, at(-0.25)))
-    entity = await wait_for(client, EID, lambda e: "qcvnExceedances" in e)
-    assert "qcvnExceedances" in entity
+    entity = await wait_for(
+        client, EID, lambda e: e.get("qcvnExceedances", {}).get("observedAt") == at(-0.25)
+    )
+    assert entity["qcvnExceedances"]["observedAt"] == at(-0.25)
     assert "airQualityIndex" not in entity
 
 
@@ -88,8 +90,27 @@ async def test_qcvn_exceedance_listed(make_client: ClientFactory) -> None:
     client = await _client(make_client)
     await upsert(client, station(30.0, 40.0, at(1.5), so2=400.0))
     await upsert(client, station(30.0, 40.0, at(0.5), so2=420.0))
-    entity = await wait_for(client, EID, lambda e: e.get("qcvnExceedances", {}).get("json"))
+    entity = await wait_for(
+        client, EID, lambda e: e.get("qcvnExceedances", {}).get("observedAt") == at(0.5)
+    )
     found = entity["qcvnExceedances"]["json"]
     assert found == [
         {"pollutant": "so2", "period": "1h", "concentration": 420.0, "limit": 350.0, "ratio": 1.2}
     ]
+
+
+async def test_impossible_history_is_not_averaged_in(make_client: ClientFactory) -> None:
+    client = await _client(make_client)
+    # A negative O3 written straight into history (no screening on that path).
+    r = await client.post(
+        "/ngsi-ld/v1/temporal/entities",
+        json={"id": EID, "type": "AirQualityObserved", "o3": [prop(-40.0, at(-0.1))]},
+    )
+    assert r.status_code in (201, 204), r.text
+    await upsert(client, station(60.0, 80.0, at(1.5)))
+    await upsert(client, station(62.0, 85.0, at(-0.25)))
+    expected = hourly_vn_aqi(pm25=[60.0, 62.0], pm10=[80.0, 85.0])
+    assert expected is not None
+    entity = await wait_for(client, EID, lambda e: "airQualityIndex" in e)
+    assert entity["airQualityIndex"]["value"] == expected.aqi
+    assert "o3_1h" not in entity["airQualityIndex"]["subIndices"]["json"]

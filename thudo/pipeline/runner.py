@@ -22,6 +22,7 @@ from typing import Any
 from thudo.analytics.alerting import Rule, default_rules, rules_from_toml
 from thudo.config import Settings
 from thudo.errors import NgsiError, NonexistentTenant, SettingsError
+from thudo.ingest.screening import RANGES
 from thudo.ngsild.jsonld import core_context
 from thudo.ngsild.model import Entity, Instance, find_instance
 from thudo.ngsild.parse import ParseOptions, parse_attributes
@@ -169,6 +170,14 @@ class Pipeline:
 
     # --- computing -------------------------------------------------------------------------
     async def _derive(self, key: _Key, kind: str) -> derive.Attrs:
+        try:
+            return await self._derive_one(key, kind)
+        except (ValueError, TypeError, ArithmeticError) as exc:
+            self.failed += 1
+            log.warning("analytics of %s skipped: %s", key[1], exc)
+            return {}
+
+    async def _derive_one(self, key: _Key, kind: str) -> derive.Attrs:
         tenant, entity_id = key
         try:
             entity = await self.store.get_entity(tenant, entity_id)
@@ -227,7 +236,7 @@ class Pipeline:
         since = normalize_datetime((at - timedelta(hours=49)).isoformat()) or ""
         iris = [self._iri[p] for p in derive.POLLUTANTS]
         found = await self.store.hourly_means(tenant, entity["id"], iris, since)
-        means = {p: found.get(self._iri[p], {}) for p in derive.POLLUTANTS}
+        means = {p: _plausible(p, found.get(self._iri[p], {})) for p in derive.POLLUTANTS}
         return derive.air_quality(means, at, observed)
 
     async def _rain(self, tenant: str, entity: Entity) -> derive.Attrs:
@@ -266,6 +275,13 @@ class Pipeline:
             return current, current
 
         return change
+
+
+def _plausible(pollutant: str, means: dict[str, float]) -> dict[str, float]:
+    """Hourly means within the physical range: history written past the ingestion's
+    screening (the temporal API, a raw NGSI-LD write) may hold impossible values."""
+    low, high = RANGES[pollutant]
+    return {hour: m for hour, m in means.items() if low <= m <= high and math.isfinite(m)}
 
 
 def _strip(inst: Instance) -> dict[str, Any]:
