@@ -1,5 +1,5 @@
-"""The ``thudo`` command: serve the broker, check a configuration, run the simulator, print
-the version."""
+"""The ``thudo`` command: serve the broker, run the demo or the simulator, check a
+configuration, print the version."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 from thudo import __version__
 from thudo.config import Settings, load_settings
+from thudo.demo import add_arguments as add_demo_arguments
+from thudo.demo import run_demo
 from thudo.errors import SettingsError
 from thudo.log import configure_logging, mask_secrets
 from thudo.simulate.command import add_arguments as add_simulate_arguments
@@ -44,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command")
     config_sub.add_parser("check", help="validate the configuration and print it")
     add_simulate_arguments(sub.add_parser("simulate", help="run the simulated Hanoi device fleet"))
+    add_demo_arguments(sub.add_parser("demo", help="run a living Hanoi: API, simulator, alerts"))
     return parser
 
 
@@ -104,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings, args.config)
     if args.command == "config" and args.config_command == "check":
         return _check(settings)
+    if args.command == "demo":
+        return run_demo(args)
     if args.command == "simulate":
         configure_logging("warning", "text")
         return run_simulate(args)

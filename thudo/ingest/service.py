@@ -191,7 +191,8 @@ class IngestService:
         self._log_once(apikey, device_id, reason, detail)
 
     def _log_once(self, apikey: str, device_id: str, reason: str, detail: str) -> None:
-        key = (apikey, device_id, reason)
+        # An unknown key is one fault however many devices use it: logged once per key.
+        key = (apikey, "" if reason == "unknown_apikey" else device_id, reason)
         if key in self._logged:
             return
         if len(self._logged) >= _LOGGED_MAX:
