@@ -44,6 +44,7 @@ __all__ = [
     "render",
     "replay",
     "resolve",
+    "rule_from_mapping",
     "rules_from_toml",
     "step",
 ]
@@ -383,6 +384,11 @@ def rules_from_toml(text: str) -> list[Rule]:
             )
         seen[rule.id] = index
     return rules
+
+
+def rule_from_mapping(table: object) -> Rule:
+    """One rule from a mapping of the same fields as a ``[[rule]]`` table (e.g. JSON)."""
+    return _rule_from_table(1, table)
 
 
 def default_rules() -> list[Rule]:

@@ -1,7 +1,8 @@
 """Alerts for people: the public warning feed (CAP 1.2 and Atom) and the operators' actions.
 
 - ``GET /alerts``: the tenant's alerts as JSON (``?status=active|acknowledged|resolved``).
-- ``GET /alerts/rules``: the alert rules in force.
+- ``GET /alerts/rules``: the alert rules in force; ``POST`` adds one (the TOML fields as
+  JSON), ``DELETE /alerts/rules/{id}`` removes one added that way.
 - ``GET /alerts/feed.atom``: an Atom feed embedding each alert's CAP message.
 - ``GET /alerts/{id}/cap``: one alert as a CAP 1.2 message.
 - ``POST /alerts/{id}/acknowledge`` and ``/resolve`` with ``{"by": "<who>"}``.
@@ -62,8 +63,16 @@ async def handle_alerts(call: Call, path: str, keeper: AlertKeeper | None) -> Re
         _allow(method, "GET")
         return _json([_summary(a) for a in await _filtered(call, keeper)])
     if segments == ["rules"]:
-        _allow(method, "GET")
+        _allow(method, "GET, POST")
+        if method == "POST":
+            body, _ = await call.json_body()
+            rule = await keeper.add_rule(body)
+            return Reply(orjson.dumps(_rule(rule)), 201, media_type="application/json")
         return _json([_rule(r) for r in keeper.rules])
+    if len(segments) == 2 and segments[0] == "rules":
+        _allow(method, "DELETE")
+        await keeper.remove_rule(segments[1])
+        return Reply(b"", 204)
     if segments == ["feed.atom"]:
         _allow(method, "GET")
         return await _feed(call, keeper)

@@ -10,7 +10,7 @@ are read back, so a restarted process neither forgets nor repeats them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,9 +23,16 @@ from thudo.analytics.alerting import (
     acknowledge,
     open_alert,
     resolve,
+    rule_from_mapping,
     step,
 )
-from thudo.errors import BadRequestData, NonexistentTenant, ResourceNotFound
+from thudo.errors import (
+    AlreadyExists,
+    BadRequestData,
+    NonexistentTenant,
+    OperationNotSupported,
+    ResourceNotFound,
+)
 from thudo.ngsild.jsonld import core_context
 from thudo.ngsild.model import Entity, find_instance
 from thudo.ngsild.selection import EntitySelection
@@ -34,28 +41,41 @@ from thudo.ngsild.validate import now_iso, parse_datetime
 from thudo.pipeline.alertdoc import ALERT_TYPE, alert_entity, alert_from_entity
 from thudo.store.base import UNCHANGED, Outcome, Store
 
-__all__ = ["AlertKeeper"]
+__all__ = ["RULE_KIND", "AlertKeeper"]
 
 log = logging.getLogger(__name__)
 
 _Key = tuple[str, str, str]  # tenant, rule id, entity id
+RULE_KIND = "alert-rule"
 _PAGE = 1000
 
 
 class AlertKeeper:
     """Runs the rules on entity states and keeps the Alert entities in step."""
 
-    def __init__(self, store: Store, rules: Sequence[Rule]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        rules: Sequence[Rule],
+        rules_changed: Callable[[list[Rule]], None] | None = None,
+    ) -> None:
         self.store = store
+        self._rules_changed = rules_changed
         self.rules = list(rules)
         self._ctx = core_context()
         self._states: dict[_Key, RuleState] = {}
         self._open: dict[_Key, Alert] = {}
+        self.api_rules: set[str] = set()
         self.raised = 0
         self.cleared = 0
 
     async def load(self) -> None:
-        """Read the open alerts of every tenant back."""
+        """Read the rules added through the API and the open alerts of every tenant back."""
+        for doc in await self.store.list_documents(RULE_KIND, ""):
+            try:
+                self._add(rule_from_mapping(doc["rule"]), api=True)
+            except (ValueError, KeyError) as exc:
+                log.warning("stored alert rule %s is ignored: %s", doc.get("id"), exc)
         for tenant in ["", *await self.store.tenants()]:
             for alert in await self.alerts(tenant):
                 if alert.status is not AlertStatus.RESOLVED:
@@ -63,6 +83,42 @@ class AlertKeeper:
                     self._open[key] = alert
                     self._states[key] = RuleState(active=True)
         log.info("alerts: %d rules, %d open alerts", len(self.rules), len(self._open))
+
+    # --- the rules ----------------------------------------------------------------------
+    def _add(self, rule: Rule, api: bool) -> None:
+        self.rules = [r for r in self.rules if r.id != rule.id] + [rule]
+        if api:
+            self.api_rules.add(rule.id)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._rules_changed is not None:
+            self._rules_changed(self.rules)
+
+    async def add_rule(self, raw: Any) -> Rule:
+        """Add a rule given as a JSON object of the TOML fields; stored for restarts."""
+        try:
+            rule = rule_from_mapping(raw)
+        except ValueError as exc:
+            raise BadRequestData(str(exc)) from None
+        if any(r.id == rule.id for r in self.rules):
+            raise AlreadyExists(f"an alert rule with id {rule.id!r} exists")
+        await self.store.save_document(RULE_KIND, "", {"id": rule.id, "rule": raw}, create=True)
+        self._add(rule, api=True)
+        return rule
+
+    async def remove_rule(self, rule_id: str) -> None:
+        """Remove a rule added through the API (file rules change in their file)."""
+        if rule_id not in self.api_rules:
+            if any(r.id == rule_id for r in self.rules):
+                raise OperationNotSupported(
+                    f"rule {rule_id!r} comes from the rules file; change it there"
+                )
+            raise ResourceNotFound(f"no alert rule with id {rule_id!r}")
+        await self.store.delete_document(RULE_KIND, "", rule_id)
+        self.rules = [r for r in self.rules if r.id != rule_id]
+        self.api_rules.discard(rule_id)
+        self._changed()
 
     def active_count(self) -> int:
         """How many alerts are open (active or acknowledged)."""

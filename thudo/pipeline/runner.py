@@ -69,7 +69,9 @@ class Pipeline:
         self.settings = settings
         self.store = store
         self.watch = ChangeWatch()
-        self.alerts = AlertKeeper(store, load_rules(settings))
+        rules = load_rules(settings)
+        self.alerts = AlertKeeper(store, rules, self._rules_changed)
+        self._rules_changed(rules)
         self._ctx = core_context()
         self._iri = {name: self._ctx.expand(name) for name in (*derive.POLLUTANTS, "precipitation")}
         self._last: dict[_Key, float] = {}
@@ -77,6 +79,9 @@ class Pipeline:
         self._tasks: list[asyncio.Task[None]] = []
         self.computed = 0
         self.failed = 0
+
+    def _rules_changed(self, rules: list[Rule]) -> None:
+        self.watch.watch_types(r.entity_type for r in rules)
 
     async def start(self) -> None:
         """Load the open alerts, watch the store and sweep every watched entity once."""
@@ -156,9 +161,11 @@ class Pipeline:
     async def _round(self, due: list[tuple[_Key, str]]) -> None:
         results = await asyncio.gather(*(self._derive(key, kind) for key, kind in due))
         by_tenant: dict[str, list[tuple[str, Change, str]]] = defaultdict(list)
-        for (key, kind), attrs in zip(due, results, strict=True):
+        for (key, kind), (entity, attrs) in zip(due, results, strict=True):
             if attrs:
                 by_tenant[key[0]].append((key[1], self._writeback(attrs), kind))
+            elif entity is not None:  # nothing derived: the rules see the entity as it is
+                await self.alerts.evaluate(key[0], entity, kind)
         for tenant, items in by_tenant.items():
             written = await self.store.change_many(tenant, [(eid, fn) for eid, fn, _ in items])
             for (_, _, kind), entity in zip(items, written, strict=True):
@@ -169,21 +176,23 @@ class Pipeline:
         self.computed += len(due)
 
     # --- computing -------------------------------------------------------------------------
-    async def _derive(self, key: _Key, kind: str) -> derive.Attrs:
+    async def _derive(self, key: _Key, kind: str) -> tuple[Entity | None, derive.Attrs]:
         try:
-            return await self._derive_one(key, kind)
+            entity = await self.store.get_entity(*key)
+        except NonexistentTenant:
+            return None, {}
+        if entity is None:
+            return None, {}
+        try:
+            return entity, await self._derive_one(key[0], entity, kind)
         except (ValueError, TypeError, ArithmeticError) as exc:
             self.failed += 1
             log.warning("analytics of %s skipped: %s", key[1], exc)
-            return {}
+            return entity, {}
 
-    async def _derive_one(self, key: _Key, kind: str) -> derive.Attrs:
-        tenant, entity_id = key
-        try:
-            entity = await self.store.get_entity(tenant, entity_id)
-        except NonexistentTenant:
-            return {}
-        if entity is None:
+    async def _derive_one(self, tenant: str, entity: Entity, kind: str) -> derive.Attrs:
+        entity_id = entity["id"]
+        if kind not in WATCHED_TYPES:
             return {}
         if kind == "AirQualityObserved":
             return await self._air(tenant, entity)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterable
 
 from thudo.ngsild.jsonld import core_context
 from thudo.ngsild.model import Entity
@@ -32,6 +33,12 @@ class ChangeWatch(ChangeObserver):
         self._ready: dict[tuple[str, str], str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.wake = asyncio.Event()
+
+    def watch_types(self, extra: Iterable[str]) -> None:
+        """Watch these entity types too (those alert rules name)."""
+        ctx = core_context()
+        names = dict.fromkeys((*WATCHED_TYPES, *extra))
+        self._types = {ctx.expand(t): t for t in names}
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """The event loop to wake when changes commit."""
