@@ -151,3 +151,23 @@ async def test_restart_neither_forgets_nor_repeats_alerts(tmp_path: Path) -> Non
             assert len(alerts) == 1
         finally:
             await app.shutdown()
+
+
+async def test_served_cap_feed_validates_against_the_cap_schema(make_client: ClientFactory) -> None:
+    from lxml import etree
+
+    schema = etree.XMLSchema(etree.parse(str(Path(__file__).parents[1] / "data" / "cap-1.2.xsd")))
+    client = await _client(make_client)
+    await _flood(client, [0.4, 0.4, 0.41, 0.42], 1)
+    [alert] = await wait_alerts(client, 1)
+    await client.post(f"/alerts/{alert['id']}/acknowledge", json={"by": "operator"})
+    feed = etree.fromstring((await client.get("/alerts/feed.atom")).content)
+    messages = feed.findall(
+        f"{{{ATOM_NAMESPACE}}}entry/{{{ATOM_NAMESPACE}}}content/{{{CAP_NAMESPACE}}}alert"
+    )
+    assert len(messages) == 1
+    for message in messages:
+        schema.assertValid(etree.fromstring(etree.tostring(message)))
+    single = etree.fromstring((await client.get(f"/alerts/{alert['id']}/cap")).content)
+    schema.assertValid(single)
+    assert single.findtext(f"{{{CAP_NAMESPACE}}}status") == "Actual"
