@@ -73,6 +73,11 @@ class Settings:
     # The broker to take device measures from (mqtt://host:port); empty: HTTP only.
     ingest_mqtt_url: str = ""
     ingest_mqtt_client_id: str = "thudo-ingest"
+    # Unacknowledged messages the broker may send at once (MQTT 5 Receive Maximum): thudo
+    # acknowledges after the commit, so this bounds the messages in the pipeline.
+    ingest_mqtt_inflight: int = 1000
+    # How long the broker keeps the session, and the messages for it, while thudo is away.
+    ingest_mqtt_session_expiry_s: float = 7 * 86400.0
     # Provision unknown devices of a known API key on their first measure.
     ingest_autoprovision: bool = False
     ingest_max_payload_bytes: int = 64 * 1024
@@ -101,6 +106,13 @@ class Settings:
     sqlite_cache_mib: int = 16
     sqlite_readers: int = 3
     sqlite_wal_max_mib: int = 64
+    # PostgreSQL (database_url postgresql://...): a connection pool per process, and short
+    # timeouts so that an unreachable database answers 503 quickly instead of hanging.
+    postgres_pool_min: int = 1
+    postgres_pool_max: int = 10
+    postgres_connect_timeout: float = 3.0
+    postgres_pool_timeout: float = 5.0
+    postgres_statement_timeout_ms: int = 30_000
 
     @property
     def sqlite_path(self) -> str:
@@ -233,11 +245,14 @@ _POSITIVE = (
     "sqlite_cache_mib",
     "sqlite_readers",
     "sqlite_wal_max_mib",
+    "postgres_pool_max",
+    "postgres_statement_timeout_ms",
     "notify_max_attempts",
     "temporal_max_instances",
     "notify_batch",
     "notify_endpoint_concurrency",
     "ingest_max_payload_bytes",
+    "ingest_mqtt_inflight",
     "ingest_max_measures",
     "ingest_batch_max",
     "ingest_queue_max",
@@ -259,15 +274,23 @@ def _validated(s: Settings) -> Settings:
         "notify_poll_interval",
         "housekeeping_interval",
         "ingest_max_future_s",
+        "ingest_mqtt_session_expiry_s",
         "ingest_max_age_s",
         "ingest_batch_wait",
         "analytics_min_interval",
+        "postgres_connect_timeout",
+        "postgres_pool_timeout",
     ):
         if getattr(s, name) <= 0:
             raise SettingsError(f"{name}={getattr(s, name)!r} must be > 0")
     for name in ("temporal_retention_days", "notify_failed_retention_days"):
         if getattr(s, name) < 0:
             raise SettingsError(f"{name}={getattr(s, name)!r} must be >= 0 (0 keeps everything)")
+    if not 0 <= s.postgres_pool_min <= s.postgres_pool_max:
+        raise SettingsError(
+            f"postgres_pool_min={s.postgres_pool_min!r} must be between 0 and"
+            f" postgres_pool_max={s.postgres_pool_max!r}"
+        )
     if s.sqlite_busy_timeout_ms < 0:
         raise SettingsError(f"sqlite_busy_timeout_ms={s.sqlite_busy_timeout_ms!r} must be >= 0")
     if s.default_page_size > s.max_page_size:
@@ -276,6 +299,8 @@ def _validated(s: Settings) -> Settings:
         )
     if s.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
         raise SettingsError(f"log_level={s.log_level!r} is not debug/info/warning/error/critical")
+    if s.ingest_mqtt_inflight > 65535:
+        raise SettingsError(f"ingest_mqtt_inflight={s.ingest_mqtt_inflight!r} is above 65535")
     if s.cap_status not in ("Actual", "Exercise", "System", "Test", "Draft"):
         raise SettingsError(f"cap_status={s.cap_status!r} is not Actual/Exercise/System/Test/Draft")
     if s.log_format not in ("json", "text"):

@@ -65,8 +65,13 @@ class IngestService:
         await self.registry.load()
         self.ingestor.start()
         if self.settings.ingest_mqtt_url:
+            s = self.settings
             self.mqtt = MqttSouthbound(
-                self.settings.ingest_mqtt_url, self.handle_mqtt, self.settings.ingest_mqtt_client_id
+                s.ingest_mqtt_url,
+                self.handle_mqtt,
+                s.ingest_mqtt_client_id,
+                s.ingest_mqtt_inflight,
+                int(s.ingest_mqtt_session_expiry_s),
             )
             await self.mqtt.start()
 
