@@ -58,8 +58,15 @@ def nowcast(hourly: Sequence[float | None], *, what: str = "hourly") -> NowCast 
     # All hours at 0: every ratio of equal values is 1, and the mean is 0 for any weight.
     ratio = low / high if high > 0 else Fraction(1)
     weight = max(ratio, HALF)
-    numerator = sum((weight**age * value for age, value in present), Fraction(0))
-    denominator = sum((weight**age for age, _ in present), Fraction(0))
+    # Horner's rule from the oldest hour: the same exact sums as sum(w**age * c), without
+    # the powers (this runs for every station at every reading).
+    numerator, denominator = Fraction(0), Fraction(0)
+    for value in reversed(recent):
+        numerator *= weight
+        denominator *= weight
+        if value is not None:
+            numerator += exact(value)
+            denominator += 1
     return NowCast(float(numerator / denominator), float(weight), len(present))
 
 

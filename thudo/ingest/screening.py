@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from thudo.analytics.quality import Flag, screen
+from thudo.analytics.quality import Flag
 
 __all__ = ["FLATLINE_RUN", "RANGES", "Screener"]
 
@@ -50,15 +50,17 @@ class Screener:
             return Flag.OK
         low, high = limits
         if not low <= value <= high:
+            self._recent.pop((tenant, entity_id, name), None)  # it ends a flat run
             return Flag.OUT_OF_RANGE
         if name in _NO_FLATLINE:
             return Flag.OK
         series = self._series((tenant, entity_id, name))
         series.append(float(value))
-        if len(series) < FLATLINE_RUN:
-            return Flag.OK
-        result = screen(list(series), low=low, high=high, flatline_run=FLATLINE_RUN)
-        return result.flags[-1]
+        # The last FLATLINE_RUN in-range readings all the same: the flat line of
+        # analytics.quality.screen, checked without rescreening the window each time.
+        if len(series) == FLATLINE_RUN and series.count(series[0]) == FLATLINE_RUN:
+            return Flag.FLATLINE
+        return Flag.OK
 
     def _series(self, key: tuple[str, str, str]) -> deque[float]:
         series = self._recent.get(key)

@@ -35,6 +35,7 @@ __all__ = [
     "Attrs",
     "air_quality",
     "hour_key",
+    "means_24h",
     "rain",
     "river",
     "street_flood",
@@ -66,14 +67,15 @@ _RIVER_GAUGES: dict[str, RiverGauge] = {
 }
 
 
-def hour_key(moment: datetime) -> str:
-    """The rollup bucket (normalized hour start) of a moment."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:00:00.000000Z")
+def hour_key(moment: datetime) -> int:
+    """The hour of a moment, as hours since the epoch (how ``means`` are keyed)."""
+    return int(moment.timestamp()) // 3600
 
 
-def _series(means: Mapping[str, float], last_hour: datetime, hours: int) -> list[float | None]:
+# Hours are numbered rather than formatted: the daily index alone looks up ~200 of them.
+def _series(means: Mapping[int, float], last_hour: int, hours: int) -> list[float | None]:
     """``hours`` hourly means ending with ``last_hour``'s, oldest first, None when missing."""
-    return [means.get(hour_key(last_hour - _HOUR * i)) for i in range(hours - 1, -1, -1)]
+    return [means.get(last_hour - i) for i in range(hours - 1, -1, -1)]
 
 
 def _iso(moment: datetime) -> str:
@@ -93,16 +95,23 @@ def _index_attr(index: VnAqi, observed_at: str, period: str) -> dict[str, Any]:
     }
 
 
-def air_quality(means: Mapping[str, Mapping[str, float]], at: datetime, observed_at: str) -> Attrs:
-    """VN_AQI (hourly and daily), US EPA AQI and QCVN exceedances from hourly means.
+def air_quality(
+    means: Mapping[str, Mapping[int, float]],
+    at: datetime,
+    observed_at: str,
+    daily: bool = True,
+    day_means: Mapping[str, float] | None = None,
+) -> Attrs:
+    """VN_AQI (hourly and, with ``daily``, daily), US EPA AQI and QCVN exceedances.
 
-    ``means`` maps pollutant → hour start → mean for at least the last 48 hours before
-    ``at``, the time of the newest reading. Nothing is returned for what lacks the data.
+    ``means`` maps pollutant → hour (``hour_key``) → mean for at least the last 48 hours
+    before ``at``, the time of the newest reading; ``day_means`` the 24-hour means
+    (``means_24h``), computed here when not given. Nothing is returned for what lacks data.
     """
-    last = at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    last = hour_key(at)
     pm25 = _series(means.get("pm25", {}), last, 12)
     pm10 = _series(means.get("pm10", {}), last, 12)
-    now = {p: means.get(p, {}).get(hour_key(last)) for p in ("o3", "no2", "so2", "co")}
+    now = {p: means.get(p, {}).get(last) for p in ("o3", "no2", "so2", "co")}
     out: Attrs = {}
     hourly = hourly_vn_aqi(pm25=pm25, pm10=pm10, **now)
     if hourly is not None:
@@ -117,8 +126,11 @@ def air_quality(means: Mapping[str, Mapping[str, float]], at: datetime, observed
             "scale": {"type": "Property", "value": f"{epa.scale} AQI (PM2.5, {epa.table} table)"},
             "category": {"type": "Property", "value": epa.category},
         }
-    out.update(_daily_attrs(means, at))
-    out["qcvnExceedances"] = _qcvn(means, last, observed_at)
+    if daily:
+        out.update(_daily_attrs(means, at))
+    if day_means is None:
+        day_means = means_24h(means, at)
+    out["qcvnExceedances"] = _qcvn(means, last, at, observed_at, day_means)
     return out
 
 
@@ -139,11 +151,7 @@ def _hourly_attrs(index: VnAqi, observed_at: str) -> Attrs:
     }
 
 
-def _day_hours(day_start: datetime) -> list[datetime]:
-    return [day_start + _HOUR * i for i in range(24)]
-
-
-def _daily_attrs(means: Mapping[str, Mapping[str, float]], at: datetime) -> Attrs:
+def _daily_attrs(means: Mapping[str, Mapping[int, float]], at: datetime) -> Attrs:
     """The daily VN_AQI of the local (Hanoi) day of ``at`` if it has enough hours, else of
     the day before."""
     local = at.astimezone(HANOI)
@@ -157,13 +165,15 @@ def _daily_attrs(means: Mapping[str, Mapping[str, float]], at: datetime) -> Attr
     return {}
 
 
-def _daily(means: Mapping[str, Mapping[str, float]], day: datetime) -> VnAqi | None:
-    hours = _day_hours(day)
+def _daily(means: Mapping[str, Mapping[int, float]], day: datetime) -> VnAqi | None:
+    first = hour_key(day)
+    hours = range(first, first + 24)
 
     def day_of(p: str) -> list[float | None]:
-        return [means.get(p, {}).get(hour_key(h)) for h in hours]
+        series = means.get(p, {})
+        return [series.get(h) for h in hours]
 
-    o3_window = [means.get("o3", {}).get(hour_key(hours[0] - _HOUR * i)) for i in range(7, 0, -1)]
+    o3_window = [means.get("o3", {}).get(first - i) for i in range(7, 0, -1)]
     return daily_vn_aqi(
         pm25=daily_mean(day_of("pm25"), what="pm25"),
         pm10=daily_mean(day_of("pm10"), what="pm10"),
@@ -175,17 +185,33 @@ def _daily(means: Mapping[str, Mapping[str, float]], day: datetime) -> VnAqi | N
     )
 
 
-def _qcvn(means: Mapping[str, Mapping[str, float]], last: datetime, at: str) -> dict[str, Any]:
-    averages: dict[str, dict[str, float]] = {}
-    for pollutant in ("so2", "no2", "o3", "co"):
-        value = means.get(pollutant, {}).get(hour_key(last))
-        if value is not None:
-            averages.setdefault(pollutant, {})["1h"] = value
+def means_24h(means: Mapping[str, Mapping[int, float]], at: datetime) -> dict[str, float]:
+    """The 24-hour means (to the hour of ``at``) QCVN 05:2023 limits, where there are enough
+    hours; they move little within an hour, so callers may keep them for the hour."""
+    last = hour_key(at)
+    out: dict[str, float] = {}
     for pollutant in ("pm25", "pm10", "so2", "no2"):
         mean = daily_mean(_series(means.get(pollutant, {}), last, 24), what=pollutant)
         if mean is not None:
-            averages.setdefault(pollutant, {})["24h"] = mean
-    found = qcvn_exceedances(averages, on=last.astimezone(HANOI).date())
+            out[pollutant] = mean
+    return out
+
+
+def _qcvn(
+    means: Mapping[str, Mapping[int, float]],
+    last: int,
+    moment: datetime,
+    at: str,
+    day_means: Mapping[str, float],
+) -> dict[str, Any]:
+    averages: dict[str, dict[str, float]] = {}
+    for pollutant in ("so2", "no2", "o3", "co"):
+        value = means.get(pollutant, {}).get(last)
+        if value is not None:
+            averages.setdefault(pollutant, {})["1h"] = value
+    for pollutant, mean in day_means.items():
+        averages.setdefault(pollutant, {})["24h"] = mean
+    found = qcvn_exceedances(averages, on=moment.astimezone(HANOI).date())
     listed = [
         {
             "pollutant": c.pollutant,

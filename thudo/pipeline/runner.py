@@ -11,6 +11,8 @@ start-up every watched entity is recomputed once, so nothing stays stale after a
 from __future__ import annotations
 
 import asyncio
+import calendar
+import functools
 import logging
 import math
 import time
@@ -31,7 +33,7 @@ from thudo.ngsild.typeexpr import TypeName
 from thudo.ngsild.validate import normalize_datetime, now_iso, parse_datetime
 from thudo.pipeline import derive
 from thudo.pipeline.alerts import AlertKeeper
-from thudo.pipeline.watch import WATCHED_TYPES, ChangeWatch
+from thudo.pipeline.watch import WATCHED_TYPES, ChangeWatch, Pending
 from thudo.store.base import UNCHANGED, Change, Outcome, Store
 
 __all__ = ["Pipeline", "load_rules"]
@@ -75,7 +77,8 @@ class Pipeline:
         self._ctx = core_context()
         self._iri = {name: self._ctx.expand(name) for name in (*derive.POLLUTANTS, "precipitation")}
         self._last: dict[_Key, float] = {}
-        self._deferred: dict[_Key, str] = {}
+        self._daily_hour: dict[_Key, tuple[int, dict[str, float]]] = {}
+        self._deferred: dict[_Key, Pending] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.computed = 0
         self.failed = 0
@@ -135,19 +138,19 @@ class Pipeline:
                     self.failed += 1
                     log.exception("an analytics round failed; its entities wait for new data")
 
-    def _due(self, ready: dict[_Key, str]) -> list[tuple[_Key, str]]:
+    def _due(self, ready: dict[_Key, Pending]) -> list[tuple[_Key, Pending]]:
         """The entities not computed within the interval; the others are put off."""
         now = time.monotonic()
         interval = self.settings.analytics_min_interval
-        due: list[tuple[_Key, str]] = []
+        due: list[tuple[_Key, Pending]] = []
         wait = math.inf
-        for key, kind in ready.items():
+        for key, pending in ready.items():
             left = self._last.get(key, -math.inf) + interval - now
             if left <= 0:
-                due.append((key, kind))
+                due.append((key, pending))
                 self._last[key] = now
             else:
-                self._deferred[key] = kind
+                self._deferred[key] = pending
                 wait = min(wait, left)
         if self._deferred and wait < math.inf:
             asyncio.get_running_loop().call_later(wait, self._release)
@@ -155,13 +158,13 @@ class Pipeline:
 
     def _release(self) -> None:
         deferred, self._deferred = self._deferred, {}
-        for (tenant, entity_id), kind in deferred.items():
-            self.watch.add(tenant, entity_id, kind)
+        for (tenant, entity_id), (kind, entity) in deferred.items():
+            self.watch.add(tenant, entity_id, kind, entity)
 
-    async def _round(self, due: list[tuple[_Key, str]]) -> None:
-        results = await asyncio.gather(*(self._derive(key, kind) for key, kind in due))
+    async def _round(self, due: list[tuple[_Key, Pending]]) -> None:
+        results = await asyncio.gather(*(self._derive(key, *pending) for key, pending in due))
         by_tenant: dict[str, list[tuple[str, Change, str]]] = defaultdict(list)
-        for (key, kind), (entity, attrs) in zip(due, results, strict=True):
+        for (key, (kind, _)), (entity, attrs) in zip(due, results, strict=True):
             if attrs:
                 by_tenant[key[0]].append((key[1], self._writeback(attrs), kind))
             elif entity is not None:  # nothing derived: the rules see the entity as it is
@@ -176,11 +179,14 @@ class Pipeline:
         self.computed += len(due)
 
     # --- computing -------------------------------------------------------------------------
-    async def _derive(self, key: _Key, kind: str) -> tuple[Entity | None, derive.Attrs]:
-        try:
-            entity = await self.store.get_entity(*key)
-        except NonexistentTenant:
-            return None, {}
+    async def _derive(
+        self, key: _Key, kind: str, entity: Entity | None
+    ) -> tuple[Entity | None, derive.Attrs]:
+        if entity is None:
+            try:
+                entity = await self.store.get_entity(*key)
+            except NonexistentTenant:
+                return None, {}
         if entity is None:
             return None, {}
         try:
@@ -246,7 +252,17 @@ class Pipeline:
         iris = [self._iri[p] for p in derive.POLLUTANTS]
         found = await self.store.hourly_means(tenant, entity["id"], iris, since)
         means = {p: _plausible(p, found.get(self._iri[p], {})) for p in derive.POLLUTANTS}
-        return derive.air_quality(means, at, observed)
+        # The daily index and the 24-hour means move with whole hours: they are computed
+        # once an hour per entity.
+        key, hour = (tenant, entity["id"]), derive.hour_key(at)
+        cached = self._daily_hour.get(key)
+        daily = cached is None or cached[0] != hour
+        if daily:
+            if len(self._daily_hour) > 100_000:
+                self._daily_hour.clear()
+            cached = self._daily_hour[key] = (hour, derive.means_24h(means, at))
+        assert cached is not None
+        return derive.air_quality(means, at, observed, daily=daily, day_means=cached[1])
 
     async def _rain(self, tenant: str, entity: Entity) -> derive.Attrs:
         observed = self._latest(entity, ("precipitation",))
@@ -286,11 +302,22 @@ class Pipeline:
         return change
 
 
-def _plausible(pollutant: str, means: dict[str, float]) -> dict[str, float]:
-    """Hourly means within the physical range: history written past the ingestion's
-    screening (the temporal API, a raw NGSI-LD write) may hold impossible values."""
+def _plausible(pollutant: str, means: dict[str, float]) -> dict[int, float]:
+    """Hourly means by hour number, within the physical range: history written past the
+    ingestion's screening (the temporal API, a raw NGSI-LD write) may hold impossible values."""
     low, high = RANGES[pollutant]
-    return {hour: m for hour, m in means.items() if low <= m <= high and math.isfinite(m)}
+    return {
+        _hour_number(bucket): m
+        for bucket, m in means.items()
+        if low <= m <= high and math.isfinite(m)
+    }
+
+
+@functools.lru_cache(maxsize=65536)
+def _hour_number(bucket: str) -> int:
+    """A rollup bucket ``YYYY-MM-DDTHH:00:00…Z`` as hours since the epoch."""
+    moment = (int(bucket[0:4]), int(bucket[5:7]), int(bucket[8:10]), int(bucket[11:13]), 0, 0)
+    return calendar.timegm(moment) // 3600
 
 
 def _strip(inst: Instance) -> dict[str, Any]:

@@ -16,8 +16,10 @@ from thudo.ngsild.model import Entity
 from thudo.pipeline.derive import DERIVED
 from thudo.store.base import ChangeObserver
 
-__all__ = ["WATCHED_TYPES", "ChangeWatch"]
+__all__ = ["WATCHED_TYPES", "ChangeWatch", "Pending"]
 
+#: What is queued for an entity: its type, and its state when a change left one.
+Pending = tuple[str, Entity | None]
 WATCHED_TYPES = ("AirQualityObserved", "WaterObserved", "FloodMonitoring", "WeatherObserved")
 
 
@@ -29,8 +31,9 @@ class ChangeWatch(ChangeObserver):
         self._types = {ctx.expand(t): t for t in WATCHED_TYPES}
         self._derived = frozenset(ctx.expand(name) for name in DERIVED)
         self._lock = threading.Lock()
-        self._seen: dict[tuple[str, str], str] = {}
-        self._ready: dict[tuple[str, str], str] = {}
+        # (tenant, entity id) → (type, the entity as the change left it, or None: read it)
+        self._seen: dict[tuple[str, str], Pending] = {}
+        self._ready: dict[tuple[str, str], Pending] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.wake = asyncio.Event()
 
@@ -53,7 +56,9 @@ class ChangeWatch(ChangeObserver):
         kind = next((self._types[t] for t in after["type"] if t in self._types), None)
         if kind is not None:
             with self._lock:
-                self._seen[(tenant, after["id"])] = kind
+                # The new state is kept, so the pipeline need not read it back; the store
+                # builds a fresh one for every change, so nothing alters it afterwards.
+                self._seen[(tenant, after["id"])] = (kind, after)
 
     def _touches_inputs(self, before: Entity | None, after: Entity) -> bool:
         old = before["attrs"] if before is not None else {}
@@ -71,13 +76,14 @@ class ChangeWatch(ChangeObserver):
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.wake.set)
 
-    def add(self, tenant: str, entity_id: str, kind: str) -> None:
-        """Queue an entity directly (the start-up sweep)."""
+    def add(self, tenant: str, entity_id: str, kind: str, entity: Entity | None = None) -> None:
+        """Queue an entity directly (the start-up sweep, a deferred one); a newer state
+        already queued wins."""
         with self._lock:
-            self._ready[(tenant, entity_id)] = kind
+            self._ready.setdefault((tenant, entity_id), (kind, entity))
         self.wake.set()
 
-    def take(self) -> dict[tuple[str, str], str]:
+    def take(self) -> dict[tuple[str, str], Pending]:
         """Everything committed since the last call."""
         with self._lock:
             ready, self._ready = self._ready, {}
