@@ -16,3 +16,9 @@ sources=(thudo tests)
 .venv/bin/ruff check "${sources[@]}"
 .venv/bin/mypy thudo
 .venv/bin/pytest -q "$@"
+# The whole suite again on PostgreSQL/PostGIS (every test that builds its settings with
+# make_settings), except the smoke tests, which start `thudo serve` on SQLite files. Where no
+# PostgreSQL answers on 127.0.0.1:5432 these tests skip, saying so.
+if [ $# -eq 0 ]; then
+  THUDO_TEST_BACKEND=postgres .venv/bin/pytest -q -m "not smoke"
+fi

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import pgtest
 from tests.support import ContextServer
 from thudo.api.app import ThudoApp
 from thudo.config import Settings, load_settings
@@ -17,13 +19,32 @@ SettingsFactory = Callable[..., Settings]
 ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 
 
+#: THUDO_TEST_BACKEND=postgres runs the tests that use make_settings on PostgreSQL (opt-in).
+TEST_BACKEND = os.environ.get("THUDO_TEST_BACKEND", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def session_postgres_url() -> Iterator[str]:
+    """A PostgreSQL database (with PostGIS) for this session, dropped at its end."""
+    if not pgtest.reachable():
+        pytest.skip(pgtest.SKIP_REASON)
+    name, url = pgtest.create_database()
+    yield url
+    pgtest.drop_database(name)
+
+
 @pytest.fixture
-def make_settings(tmp_path: Path) -> SettingsFactory:
-    """Settings on a fresh SQLite file in tmp_path, with the given overrides."""
+def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> SettingsFactory:
+    """Settings on a fresh database (an SQLite file in tmp_path, or with
+    THUDO_TEST_BACKEND=postgres an emptied PostgreSQL database), with the given overrides."""
+    if TEST_BACKEND == "postgres":
+        url = request.getfixturevalue("session_postgres_url")
+        pgtest.empty_database(url)
+    else:
+        url = f"sqlite:///{tmp_path / 't.db'}"
 
     def build(**overrides: Any) -> Settings:
-        db = tmp_path / "t.db"
-        return load_settings(environ={}, database_url=f"sqlite:///{db}", **overrides)
+        return load_settings(environ={}, database_url=url, **overrides)
 
     return build
 

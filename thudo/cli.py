@@ -45,6 +45,15 @@ def _parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="configuration commands")
     config_sub = config.add_subparsers(dest="config_command")
     config_sub.add_parser("check", help="validate the configuration and print it")
+    db = sub.add_parser("db", help="database schema commands")
+    db_sub = db.add_subparsers(dest="db_command")
+    for name, text in (
+        ("upgrade", "apply the missing schema migrations"),
+        ("status", "print the schema version and pending migrations"),
+    ):
+        db_sub.add_parser(name, help=text).add_argument(
+            "--database-url", help="sqlite:///path or postgresql://..."
+        )
     add_simulate_arguments(sub.add_parser("simulate", help="run the simulated Hanoi device fleet"))
     add_demo_arguments(sub.add_parser("demo", help="run a living Hanoi: API, simulator, alerts"))
     return parser
@@ -94,6 +103,30 @@ def _check(settings: Settings) -> int:
     return 0
 
 
+def _db(settings: Settings, command: str) -> int:
+    from thudo.errors import NgsiError
+    from thudo.store.admin import schema_status, upgrade_schema
+
+    try:
+        if command == "upgrade":
+            before, status = upgrade_schema(settings)
+            print(
+                f"{status.backend}: schema upgraded from version {before.current}"
+                f" to {status.current}"
+            )
+            return 0
+        status = schema_status(settings)
+    except (NgsiError, SettingsError) as exc:
+        print(f"thudo: database error: {exc}", file=sys.stderr)
+        return 2
+    pending = ", ".join(map(str, status.pending)) or "none"
+    print(
+        f"{status.backend}: schema version {status.current} of {status.latest};"
+        f" pending migrations: {pending}"
+    )
+    return 0 if not status.pending else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``thudo`` command."""
     parser = _parser()
@@ -107,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings, args.config)
     if args.command == "config" and args.config_command == "check":
         return _check(settings)
+    if args.command == "db" and args.db_command in ("upgrade", "status"):
+        return _db(settings, args.db_command)
     if args.command == "demo":
         return run_demo(args)
     if args.command == "simulate":

@@ -14,6 +14,8 @@ import orjson
 import pytest
 import pytest_asyncio
 
+from tests import pgtest
+from tests.conftest import TEST_BACKEND
 from tests.support import (
     API,
     ENTITIES,
@@ -534,14 +536,24 @@ async def seeded(make_client) -> httpx.AsyncClient:
 async def shared(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[httpx.AsyncClient]:
     """One seeded broker for every case of the parametrized test: each case checks that
     nothing changed, so sharing it loses nothing and saves a start-up per case."""
-    db = tmp_path_factory.mktemp("hostile") / "t.db"
-    app = ThudoApp(load_settings(environ={}, database_url=f"sqlite:///{db}", **LIMITS))
+    pg_name = None
+    if TEST_BACKEND == "postgres":  # the hostile input goes to PostgreSQL too
+        if not pgtest.reachable():
+            pytest.skip(pgtest.SKIP_REASON)
+        pg_name, url = pgtest.create_database()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('hostile') / 't.db'}"
+    app = ThudoApp(load_settings(environ={}, database_url=url, **LIMITS))
     await app.startup()
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://broker.test") as client:
-        await _seed(client)
-        yield client
-    await app.shutdown()
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://broker.test") as c:
+            await _seed(c)
+            yield c
+    finally:
+        await app.shutdown()
+        if pg_name is not None:
+            pgtest.drop_database(pg_name)
 
 
 async def snapshot(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -566,7 +578,10 @@ async def test_hostile_request_is_refused_cleanly(shared: httpx.AsyncClient, cas
     resp = await case.request(shared)
     assert "Traceback" not in resp.text
     assert 'File "' not in resp.text
-    if case.status == 207:
+    if case.id == "id-pattern-catastrophic" and TEST_BACKEND == "postgres":
+        # PostgreSQL's regular expressions do not backtrack: the pattern is simply answered.
+        assert resp.status_code == 200 and resp.json() == [], resp.text
+    elif case.status == 207:
         body = resp.json()
         assert resp.status_code == 207 and body["success"] == [], resp.text
         assert body["errors"], body

@@ -16,7 +16,15 @@ def open_store(settings: Settings) -> Store:
         from thudo.store.sqlite.store import SqliteStore
 
         return SqliteStore(settings)
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from thudo.store.postgres.store import PostgresStore
+        except ImportError as exc:
+            raise SettingsError(
+                f"database_url is a PostgreSQL URL but the driver is missing ({exc.name}):"
+                " pip install 'thudo[postgres]'"
+            ) from None
+        return PostgresStore(settings)
     raise SettingsError(
-        f"database_url={url!r}: only sqlite:/// is available in this version "
-        "(PostgreSQL support is planned)"
+        f"database_url={url!r}: use sqlite:///path or postgresql://user@host:port/dbname"
     )

@@ -1,0 +1,64 @@
+"""What only the PostgreSQL backend has: its migrations ledger, and 503 then recovery when
+the database goes away."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from thudo.config import Settings, load_settings
+from thudo.errors import ServiceUnavailable
+from thudo.store import open_store
+from thudo.store.admin import schema_status, upgrade_schema
+from thudo.store.postgres.schema import SCHEMA_VERSION
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_settings(postgres_url: str, store_settings: Callable[..., Settings]) -> Settings:
+    return store_settings()
+
+
+@pytest.fixture
+def store_backend() -> str:
+    return "postgres"
+
+
+def test_upgrade_applies_every_migration_once(pg_settings: Settings) -> None:
+    assert schema_status(pg_settings).pending == list(range(1, SCHEMA_VERSION + 1))
+    before, after = upgrade_schema(pg_settings)
+    assert (before.current, after.current, after.pending) == (0, SCHEMA_VERSION, [])
+    assert upgrade_schema(pg_settings)[0].current == SCHEMA_VERSION
+
+
+async def test_an_unreachable_database_is_a_503() -> None:
+    settings = load_settings(
+        environ={},
+        database_url="postgresql://postgres@127.0.0.1:1/none",
+        postgres_connect_timeout=1.0,
+    )
+    store = open_store(settings)
+    with pytest.raises(ServiceUnavailable):
+        await store.start()
+
+
+async def test_the_store_recovers_when_its_connections_are_cut(pg_settings: Settings) -> None:
+    store = open_store(pg_settings)
+    await store.start()
+    try:
+        await store.ping()
+        dbname = pg_settings.database_url.rsplit("/", 1)[1]
+        with psycopg.connect(pg_settings.database_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (dbname,),
+            )
+        # The pool checks a connection before lending it and replaces a dead one.
+        await store.ping()
+        assert await store.tenants() == []
+    finally:
+        await store.close()

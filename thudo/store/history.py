@@ -1,0 +1,183 @@
+"""Backend-neutral pieces of the history store: instance rows and ids, rollup periods, and
+the shaping of aggregation rows into ``aggregatedValues`` (clause 4.5.19).
+
+The PostgreSQL backend uses these; the SQLite backend keeps equivalent private copies in
+``thudo/store/sqlite/temporal.py`` and ``rollups.py`` (same rules, same output).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from thudo.ngsild.model import Instance
+from thudo.ngsild.temporal import Aggregation, TimeFilter, stddev
+from thudo.ngsild.validate import normalize_datetime
+
+__all__ = [
+    "PERIODS",
+    "ROLLUP_METHODS",
+    "TIME_COLUMN",
+    "bucket_of",
+    "covers",
+    "instance_id_row",
+    "instance_uri",
+    "instance_values",
+    "numeric",
+    "shape_aggregates",
+    "shift",
+]
+
+#: The column that holds each temporal time property.
+TIME_COLUMN = {
+    "observedAt": "observed_at",
+    "createdAt": "created_at",
+    "modifiedAt": "modified_at",
+    "deletedAt": "deleted_at",
+}
+ROLLUP_METHODS = frozenset({"totalCount", "sum", "avg", "min", "max", "stddev", "sumsq"})
+#: Rollup periods, coarsest first: an aggregation uses the first that divides its period.
+PERIODS = (("P1D", 86400), ("PT1H", 3600))
+_INSTANCE_PREFIX = "urn:ngsi-ld:Instance:"
+
+
+def instance_uri(iid: int) -> str:
+    """The instanceId of a stored instance: its row number made a URI (clause 4.5.7)."""
+    return f"{_INSTANCE_PREFIX}{iid}"
+
+
+def instance_id_row(instance_id: str) -> int | None:
+    """The row number behind an instanceId, or None when it is not one of ours."""
+    if not instance_id.startswith(_INSTANCE_PREFIX):
+        return None
+    digits = instance_id[len(_INSTANCE_PREFIX) :]
+    return int(digits) if digits.isdigit() and len(digits) < 19 else None
+
+
+def numeric(value: Any) -> float | None:
+    """The number a rollup counts for an instance value (booleans are not numbers)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def instance_values(
+    tid: int, entity_id: str, attr: str, inst: Instance, now: str, deleted: bool
+) -> tuple[Any, ...]:
+    """(tenant, entity_id, attr, dataset_id, observed_at, created_at, modified_at,
+    deleted_at, num, doc) of an instance; its instanceId is the row number, added on read."""
+    inst = {k: v for k, v in inst.items() if k != "instanceId"}
+    stamp = normalize_datetime(now)
+    if deleted:
+        inst["deletedAt"] = now
+    inst.setdefault("createdAt", now)
+    inst.setdefault("modifiedAt", now)
+    observed = inst.get("observedAt")
+    return (
+        tid,
+        entity_id,
+        attr,
+        inst.get("datasetId") or "",
+        normalize_datetime(observed) if isinstance(observed, str) else None,
+        normalize_datetime(inst["createdAt"]) or stamp,
+        normalize_datetime(inst["modifiedAt"]) or stamp,
+        stamp if deleted else None,
+        numeric(inst.get("value")),
+        orjson.dumps(inst).decode(),
+    )
+
+
+def bucket_of(observed: str, period: str) -> str:
+    """The start of the hour or day of a normalized time stamp."""
+    if period == "P1D":
+        return observed[:10] + "T00:00:00.000000Z"
+    return observed[:13] + ":00:00.000000Z"
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def shift(stamp: str, seconds: float) -> str:
+    """A normalized time stamp moved by some seconds."""
+    return (_parse(stamp) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _aligned(stamp: str | None, seconds: int) -> bool:
+    return stamp is None or _parse(stamp).timestamp() % seconds == 0
+
+
+def covers(aggr: Aggregation, time: TimeFilter, origin: str) -> str | None:
+    """The rollup period that can answer this aggregation exactly, if any."""
+    if time.timeproperty != "observedAt" or not set(aggr.methods) <= ROLLUP_METHODS:
+        return None
+    start, end = time.bounds()
+    for period, seconds in PERIODS:
+        if aggr.period_s is None or aggr.period_s % seconds:
+            continue
+        if _aligned(origin, seconds) and _aligned(start, seconds) and _aligned(end, seconds):
+            return period
+    return None
+
+
+# Where each method is in a row of (attr, datasetId, bucket, count, distinct, sum, avg, min,
+# max, sumsq, type[, bucket start]); stddev is computed from count, sum and sumsq.
+_COLUMNS = {"totalCount": 3, "distinctCount": 4, "sum": 5, "avg": 6, "min": 7, "max": 8, "sumsq": 9}
+
+
+def shape_aggregates(
+    rows: Sequence[Sequence[Any]], origin: str, aggr: Aggregation, time: TimeFilter
+) -> dict[str, list[dict[str, Any]]]:
+    """aggregatedValues from rows of (attr, datasetId, bucket index, count, distinct, sum,
+    avg, min, max, sumsq, type), or with the bucket start text appended as a twelfth."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    period = _Periods(origin, aggr.period_s, time)
+    current: tuple[str, str] | None = None
+    targets: list[tuple[str, list[Any]]] = []
+    for row in rows:
+        if (row[0], row[1]) != current:
+            attr, ds = current = (row[0], row[1])
+            group = out.setdefault(attr, {}).setdefault(ds, {"type": row[10] or "Property"})
+            if ds:
+                group["datasetId"] = ds
+            targets = [(method, group.setdefault(method, [])) for method in aggr.methods]
+        start, end = period.of_bucket(row[11]) if len(row) > 11 else period(row[2])
+        for method, target in targets:
+            if method == "stddev":
+                value = stddev(row[3], row[5] or 0.0, row[9] or 0.0) if row[5] is not None else None
+            else:
+                value = row[_COLUMNS[method]]
+            target.append([value, start, end])
+    return {attr: list(groups.values()) for attr, groups in out.items()}
+
+
+class _Periods:
+    """(start, end) of period ``index`` counted from ``origin`` (the whole range when there
+    is no period duration)."""
+
+    def __init__(self, origin: str, period_s: float | None, time: TimeFilter) -> None:
+        self._start = _parse(origin).astimezone(UTC).replace(tzinfo=None)
+        self._period_s = period_s
+        self._end = time.bounds()[1] or origin
+
+    def __call__(self, index: int) -> tuple[str, str]:
+        if self._period_s is None:
+            return _fmt(self._start), _fmt(_parse(self._end))
+        start = self._start + timedelta(seconds=self._period_s * index)
+        return _fmt(start), _fmt(start + timedelta(seconds=self._period_s))
+
+    def of_bucket(self, bucket: str) -> tuple[str, str]:
+        """The bounds of the period that starts at a rollup bucket (whole seconds, UTC)."""
+        assert self._period_s is not None
+        end = datetime.fromisoformat(bucket[:19]) + timedelta(seconds=self._period_s)
+        return bucket[:19] + "Z", end.isoformat() + "Z"
+
+
+def _fmt(stamp: datetime) -> str:
+    if stamp.tzinfo is not None:
+        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
+    text = stamp.isoformat()
+    if stamp.microsecond:
+        text = text.rstrip("0")
+    return text + "Z"

@@ -1,0 +1,160 @@
+"""Connections to PostgreSQL: the pool, transactions with retries, and the mapping of
+driver failures to NGSI-LD problems (an unreachable database is a quick 503).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import AsyncConnection, errors, sql
+from psycopg.abc import Buffer
+from psycopg.types.string import StrDumper, StrDumperUnknown, TextLoader
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from thudo.config import Settings
+from thudo.errors import BadRequestData, NgsiError, ServiceUnavailable
+
+__all__ = ["Conn", "Database", "ident"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Conn = AsyncConnection[tuple[Any, ...]]
+
+# Conflicts between concurrent transactions that succeed when simply tried again.
+_RETRYABLE = (errors.DeadlockDetected, errors.SerializationFailure)
+_ATTEMPTS = 5
+
+
+def ident(name: str) -> sql.Identifier:
+    """The one way an identifier enters SQL text: quoted by the driver."""
+    return sql.Identifier(name)
+
+
+# PostgreSQL text cannot hold NUL, which JSON strings may: it is stored as U+FFFE (a
+# Unicode noncharacter) and turned back on reading.
+_NUL, _STAND_IN = "\x00", "\ufffe"
+
+
+class _NulSafeUnknownDumper(StrDumperUnknown):
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(obj.replace(_NUL, _STAND_IN) if _NUL in obj else obj)
+
+
+class _NulSafeTextDumper(StrDumper):
+    def dump(self, obj: str) -> Buffer | None:
+        return super().dump(obj.replace(_NUL, _STAND_IN) if _NUL in obj else obj)
+
+
+class _NulSafeLoader(TextLoader):
+    def load(self, data: Buffer) -> bytes | str:
+        text = super().load(data)
+        if isinstance(text, str) and _STAND_IN in text:
+            return text.replace(_STAND_IN, _NUL)
+        return text
+
+
+async def _configure(conn: Conn) -> None:
+    conn.adapters.register_dumper(str, _NulSafeTextDumper)
+    conn.adapters.register_dumper(str, _NulSafeUnknownDumper)
+    conn.adapters.register_loader("text", _NulSafeLoader)
+
+
+def _conninfo(url: str) -> str:
+    # libpq knows postgresql:// and postgres://; nothing else is accepted by the settings.
+    return url
+
+
+class Database:
+    """A pool of connections to one PostgreSQL database."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        s = settings
+        self.pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            _conninfo(s.database_url),
+            min_size=s.postgres_pool_min,
+            max_size=s.postgres_pool_max,
+            timeout=s.postgres_pool_timeout,
+            open=False,
+            check=AsyncConnectionPool.check_connection,
+            configure=_configure,
+            reconnect_timeout=0,
+            kwargs={
+                "connect_timeout": max(1, round(s.postgres_connect_timeout)),
+                "options": f"-c statement_timeout={int(s.postgres_statement_timeout_ms):d}"
+                " -c timezone=UTC",
+                "application_name": "thudo",
+                "autocommit": True,
+            },
+            name="thudo",
+        )
+
+    async def open(self) -> None:
+        """Open the pool; ServiceUnavailable if the database does not answer."""
+        try:
+            await self.pool.open(wait=True, timeout=self._settings.postgres_connect_timeout)
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            await self.pool.close()
+            raise ServiceUnavailable("the database does not answer; retry later") from exc
+
+    async def close(self) -> None:
+        """Close every connection."""
+        await self.pool.close()
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Conn]:
+        """A connection from the pool, in autocommit mode, with failures mapped."""
+        with translated():
+            async with self.pool.connection() as conn:
+                yield conn
+
+    async def read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run a read on a pooled connection (autocommit: each statement is its own)."""
+        try:
+            async with self.connection() as conn:
+                return await fn(conn)
+        except _RetryableConflict:
+            raise ServiceUnavailable("the database is too busy; retry later") from None
+
+    async def write(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run ``fn`` in one transaction, trying again after a deadlock or a
+        serialization failure; it must therefore be safe to run more than once."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                async with self.connection() as conn, conn.transaction():
+                    return await fn(conn)
+            except _RetryableConflict:
+                if attempt == _ATTEMPTS:
+                    raise ServiceUnavailable("the database is too busy; retry later") from None
+                log.info("write conflict, attempt %s of %s", attempt, _ATTEMPTS)
+        raise AssertionError("unreachable")
+
+
+class _RetryableConflict(Exception):
+    """A transaction lost a conflict with a concurrent one."""
+
+
+@contextlib.contextmanager
+def translated() -> Any:
+    """Turn driver and pool failures into NGSI-LD problems."""
+    try:
+        yield
+    except NgsiError:
+        raise
+    except _RETRYABLE as exc:
+        raise _RetryableConflict() from exc
+    except errors.InvalidRegularExpression as exc:
+        raise BadRequestData("a regular expression (idPattern or ~=) is not valid") from exc
+    except errors.QueryCanceled as exc:
+        log.warning("PostgreSQL statement cancelled: %s", exc)
+        raise ServiceUnavailable("the query took too long; retry later") from exc
+    except PoolTimeout as exc:
+        log.error("no PostgreSQL connection available: %s", exc)
+        raise ServiceUnavailable("the database does not answer; retry later") from exc
+    except psycopg.OperationalError as exc:
+        log.error("PostgreSQL failed: %s", exc)
+        raise ServiceUnavailable("the database does not answer; retry later") from exc

@@ -1,0 +1,138 @@
+"""Hourly and daily rollups of numeric history in PostgreSQL, kept up to date as
+instances arrive; the same rows and rules as the SQLite backend (thudo/store/history.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from thudo.ngsild.temporal import Aggregation, TimeFilter
+from thudo.store.history import PERIODS, bucket_of, shift
+from thudo.store.postgres.database import Conn
+
+__all__ = ["add_rows", "aggregate", "hourly_means", "refresh", "remove"]
+
+_UPSERT = (
+    "INSERT INTO trollups (tenant, entity_id, attr, dataset_id, period, bucket, n, total, lo,"
+    " hi, sumsq) VALUES (%s, %s, %s, %s, %s, %s, 1, %s, %s, %s, %s)"
+    " ON CONFLICT (tenant, entity_id, attr, dataset_id, period, bucket) DO UPDATE SET"
+    " n = trollups.n + 1, total = trollups.total + excluded.total,"
+    " lo = least(trollups.lo, excluded.lo), hi = greatest(trollups.hi, excluded.hi),"
+    " sumsq = trollups.sumsq + excluded.sumsq"
+)
+
+
+async def add_rows(conn: Conn, rows: Iterable[Sequence[Any]]) -> None:
+    """Count new instance rows (tenant, entity_id, attr, dataset_id, observed_at, created_at,
+    modified_at, deleted_at, num, ...) into the rollups."""
+    params = []
+    for row in rows:
+        tid, entity_id, attr, ds, observed, _, _, deleted, num = row[:9]
+        if num is None or observed is None or deleted is not None:
+            continue
+        for period, _ in PERIODS:
+            bucket = bucket_of(observed, period)
+            params.append((tid, entity_id, attr, ds, period, bucket, num, num, num, num * num))
+    if params:
+        async with conn.cursor() as cur:
+            await cur.executemany(_UPSERT, params)
+
+
+async def remove(conn: Conn, tid: int, entity_id: str, attr: str | None = None) -> None:
+    """Forget the rollups of an entity, or of one of its attributes."""
+    sql = "DELETE FROM trollups WHERE tenant = %s AND entity_id = %s"
+    params: list[Any] = [tid, entity_id]
+    if attr is not None:
+        sql += " AND attr = %s"
+        params.append(attr)
+    await conn.execute(sql, params)
+
+
+async def refresh(conn: Conn, tid: int, entity_id: str, attr: str, observed: Iterable[str]) -> None:
+    """Recompute the buckets holding these times from the instances (after a change)."""
+    stamps = list(observed)
+    for period, seconds in PERIODS:
+        for bucket in sorted({bucket_of(o, period) for o in stamps}):
+            await conn.execute(
+                "DELETE FROM trollups WHERE tenant = %s AND entity_id = %s AND attr = %s"
+                " AND period = %s AND bucket = %s",
+                (tid, entity_id, attr, period, bucket),
+            )
+            await conn.execute(
+                "INSERT INTO trollups (tenant, entity_id, attr, dataset_id, period, bucket,"
+                " n, total, lo, hi, sumsq) SELECT tenant, entity_id, attr, dataset_id, %s, %s,"
+                " count(*), sum(num), min(num), max(num), sum(num * num) FROM tinstances"
+                " WHERE tenant = %s AND entity_id = %s AND attr = %s AND num IS NOT NULL"
+                " AND deleted_at IS NULL AND observed_at >= %s AND observed_at < %s"
+                " GROUP BY tenant, entity_id, attr, dataset_id",
+                (period, bucket, tid, entity_id, attr, bucket, shift(bucket, seconds)),
+            )
+
+
+def _epoch(stamp: str) -> int:
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
+
+
+async def aggregate(
+    conn: Conn,
+    tid: int,
+    entity_id: str,
+    attrs: Sequence[str] | None,
+    time: TimeFilter,
+    aggr: Aggregation,
+    origin: str,
+    period: str,
+) -> list[tuple[Any, ...]]:
+    """Rows shaped like the raw aggregation's (see history.shape_aggregates); when each row
+    is one period, the bucket start text is appended instead of an index."""
+    start, end = time.bounds()
+    one_per_period = aggr.period_s == dict(PERIODS)[period]
+    params: list[Any] = []
+    if one_per_period:
+        sql = (
+            "SELECT attr, dataset_id, NULL, n, NULL, total, total / n, lo, hi, sumsq,"
+            " 'Property', bucket FROM trollups"
+        )
+    else:
+        sql = (
+            "SELECT attr, dataset_id,"
+            " floor((extract(epoch FROM bucket::timestamptz) - %s) / %s)::bigint AS b,"
+            " sum(n)::bigint, NULL, sum(total), sum(total) / sum(n), min(lo), max(hi), sum(sumsq),"
+            " 'Property' FROM trollups"
+        )
+        params.extend([_epoch(origin), aggr.period_s])
+    sql += " WHERE tenant = %s AND entity_id = %s AND period = %s"
+    params.extend([tid, entity_id, period])
+    if start is not None:
+        sql += " AND bucket >= %s"
+        params.append(start)
+    if end is not None:
+        sql += " AND bucket < %s"
+        params.append(end)
+    if attrs is not None:
+        sql += " AND attr = ANY(%s)"
+        params.append(list(attrs))
+    if one_per_period:
+        sql += " ORDER BY attr, dataset_id, bucket"
+    else:
+        sql += " GROUP BY attr, dataset_id, b ORDER BY attr, dataset_id, b"
+    cur = await conn.execute(sql, params)
+    return [tuple(r) for r in await cur.fetchall()]
+
+
+async def hourly_means(
+    conn: Conn, tid: int, entity_id: str, attrs: Sequence[str], since: str
+) -> dict[str, dict[str, float]]:
+    """attr → hour start → mean of the default instances, for the hours from ``since`` on."""
+    out: dict[str, dict[str, float]] = {attr: {} for attr in attrs}
+    if not attrs:
+        return out
+    cur = await conn.execute(
+        "SELECT attr, bucket, total / n FROM trollups WHERE tenant = %s AND entity_id = %s"
+        " AND attr = ANY(%s) AND dataset_id = '' AND period = 'PT1H' AND bucket >= %s",
+        (tid, entity_id, list(attrs), since[:13] + ":00:00.000000Z"),
+    )
+    for attr, bucket, mean in await cur.fetchall():
+        out[attr][bucket] = float(mean)
+    return out
