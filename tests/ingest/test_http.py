@@ -186,3 +186,18 @@ async def test_tenant_from_fiware_service(client: httpx.AsyncClient) -> None:
     assert r.json()["pm25"]["value"] == 12
     assert_problem(await client.get(f"{NGSI}/entities/{ENTITY}"), 404)
     assert (await client.get("/iot/devices")).json()["count"] == 0
+
+
+async def test_a_stuck_sensor_is_flagged_as_flat_line(client: httpx.AsyncClient) -> None:
+    await provision(client, station())
+    for k, minutes in enumerate(range(30, 23, -1)):
+        value = 42.0 if k < 6 else 43.0
+        await measure(client, {"p25": value, "TimeInstant": _ago(minutes)})
+    # Readings 1-5 are good; the 6th identical one completes a flat line; the 7th moves on.
+    r = await client.get(f"{NGSI}/entities/{ENTITY}", params={"attrs": "pm25"})
+    instances = r.json()["pm25"]
+    suspect = next(i for i in instances if i.get("datasetId"))
+    assert suspect["value"] == 42.0 and suspect["qualityFlag"]["value"] == "flatline"
+    good = next(i for i in instances if "datasetId" not in i)
+    assert good["value"] == 43.0
+    assert (await client.get("/iot/about")).json()["ingestion"]["flagged"] == 1
