@@ -32,8 +32,10 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 #: Identical consecutive readings that mark a stuck sensor (``analytics.quality``).
 FLATLINE_RUN = 6
-# Amounts that are legitimately the same for hours (no rain, a dry street).
-_NO_FLATLINE = frozenset({"precipitation", "currentLevel"})
+# Flat lines are looked for only in the noisy pollutant signals, where a stuck sensor is the
+# known fault: temperature, humidity (100 % in rain), water levels and rain amounts can
+# legitimately repeat for many readings at short reporting intervals.
+_FLATLINE = frozenset({"pm25", "pm10", "no2", "so2", "o3", "co"})
 
 
 class Screener:
@@ -52,7 +54,7 @@ class Screener:
         if not low <= value <= high:
             self._recent.pop((tenant, entity_id, name), None)  # it ends a flat run
             return Flag.OUT_OF_RANGE
-        if name in _NO_FLATLINE:
+        if name not in _FLATLINE:
             return Flag.OK
         series = self._series((tenant, entity_id, name))
         series.append(float(value))
