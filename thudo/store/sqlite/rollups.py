@@ -16,12 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from thudo.ngsild.temporal import Aggregation, TimeFilter
+from thudo.store.history import PERIODS, ROLLUP_METHODS, bucket_of
 
 __all__ = ["ROLLUP_METHODS", "add_rows", "aggregate", "covers", "refresh", "remove"]
 
-ROLLUP_METHODS = frozenset({"totalCount", "sum", "avg", "min", "max", "stddev", "sumsq"})
-# Coarsest first: an aggregation uses the first that divides its period.
-_PERIODS = (("P1D", 86400), ("PT1H", 3600))
+# ROLLUP_METHODS and the periods (coarsest first: an aggregation uses the first that divides
+# its period) are shared with the PostgreSQL backend.
+_PERIODS = PERIODS
 _UPSERT = (
     "INSERT INTO trollups (tenant, entity_id, attr, dataset_id, period, bucket, n, total, lo,"
     " hi, sumsq) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
@@ -29,13 +30,6 @@ _UPSERT = (
     " n = n + 1, total = total + excluded.total, lo = min(lo, excluded.lo),"
     " hi = max(hi, excluded.hi), sumsq = sumsq + excluded.sumsq"
 )
-
-
-def _bucket(observed: str, period: str) -> str:
-    """The start of the hour or day of a normalized time stamp."""
-    if period == "P1D":
-        return observed[:10] + "T00:00:00.000000Z"
-    return observed[:13] + ":00:00.000000Z"
 
 
 def add_rows(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
@@ -46,7 +40,7 @@ def add_rows(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> None:
         if num is None or observed is None or deleted is not None:
             continue
         for period, _ in _PERIODS:
-            bucket = _bucket(observed, period)
+            bucket = bucket_of(observed, period)
             params.append((tid, entity_id, attr, ds, period, bucket, num, num, num, num * num))
     if params:
         conn.executemany(_UPSERT, params)
@@ -67,7 +61,7 @@ def refresh(
 ) -> None:
     """Recompute the buckets holding these times from the instances (after a change)."""
     for period, seconds in _PERIODS:
-        for bucket in {_bucket(o, period) for o in observed}:
+        for bucket in {bucket_of(o, period) for o in observed}:
             end = _shift(bucket, seconds)
             conn.execute(
                 "DELETE FROM trollups WHERE tenant = ? AND entity_id = ? AND attr = ?"

@@ -15,6 +15,7 @@ from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.temporal import Aggregation, TemporalEntity, TimeFilter, stddev
 from thudo.ngsild.typeexpr import TypeAll, TypeAny, TypeExpr, TypeName
 from thudo.ngsild.validate import normalize_datetime
+from thudo.store.history import TIME_COLUMN, instance_id_row, instance_uri
 from thudo.store.sqlite import rollups
 
 __all__ = [
@@ -31,30 +32,12 @@ __all__ = [
     "select_entities",
 ]
 
-_TIME_COLUMN = {
-    "observedAt": "observed_at",
-    "createdAt": "created_at",
-    "modifiedAt": "modified_at",
-    "deletedAt": "deleted_at",
-}
 _INSERT = (
     "INSERT INTO tinstances (tenant, entity_id, attr, dataset_id, observed_at, created_at,"
     " modified_at, deleted_at, num, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSTANCE_PREFIX = "urn:ngsi-ld:Instance:"
-
-
-def instance_uri(iid: int) -> str:
-    """The instanceId of a stored instance: its row number made a URI (clause 4.5.7)."""
-    return f"{_INSTANCE_PREFIX}{iid}"
-
-
-def instance_row(instance_id: str) -> int | None:
-    """The row number behind an instanceId, or None when it is not one of ours."""
-    if not instance_id.startswith(_INSTANCE_PREFIX):
-        return None
-    digits = instance_id[len(_INSTANCE_PREFIX) :]
-    return int(digits) if digits.isdigit() and len(digits) < 19 else None
+# Shared with the PostgreSQL backend (thudo.store.history); re-exported under the old names.
+instance_row = instance_id_row
 
 
 def _row(
@@ -264,7 +247,7 @@ def _types_sql(expr: TypeExpr) -> tuple[str, list[Any]]:
 
 
 def _time_sql(time: TimeFilter, alias: str = "") -> tuple[str, list[Any]]:
-    column = alias + _TIME_COLUMN[time.timeproperty]
+    column = alias + TIME_COLUMN[time.timeproperty]
     start, end = time.bounds()
     parts, params = [], []
     if start is not None:
@@ -348,7 +331,7 @@ def instances(
 ) -> tuple[dict[str, list[Instance]], set[str]]:
     """Instances by attribute, oldest first, at most ``limit`` each (the most recent ones
     with lastN); also the attributes that the limit cut short."""
-    column = _TIME_COLUMN[time.timeproperty]
+    column = TIME_COLUMN[time.timeproperty]
     time_sql, time_params = _time_sql(time)
     sql = (
         f"SELECT attr, doc, iid, coalesce({column}, created_at) FROM tinstances"
@@ -397,7 +380,7 @@ def aggregate(
     aggr: Aggregation,
 ) -> dict[str, list[dict[str, Any]]]:
     """aggregatedValues: per attribute and datasetId, [value, start, end] per period."""
-    column = _TIME_COLUMN[time.timeproperty]
+    column = TIME_COLUMN[time.timeproperty]
     time_sql, time_params = _time_sql(time)
     base = (
         "tenant = ? AND entity_id = ? AND deleted_at IS NULL"
