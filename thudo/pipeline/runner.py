@@ -149,6 +149,7 @@ class Pipeline:
             if left <= 0:
                 due.append((key, pending))
                 self._last[key] = now
+                self._deferred.pop(key, None)  # computed now, from a newer state
             else:
                 self._deferred[key] = pending
                 wait = min(wait, left)
