@@ -140,13 +140,15 @@ def context_document(terms: dict[str, str]) -> bytes:
 
 @dataclass
 class ServeProcess:
-    """A ``thudo serve`` subprocess on a free port with its own database file."""
+    """A ``thudo serve`` subprocess on a free port with its own database file (or on
+    ``database_url``, then ``database`` only names its log file)."""
 
     database: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     settings: dict[str, str] = field(default_factory=dict)  # as THUDO_* variables
+    database_url: str | None = None
 
     @property
     def url(self) -> str:
@@ -166,7 +168,7 @@ class ServeProcess:
             "--port",
             str(self.port),
             "--database-url",
-            f"sqlite:///{self.database}",
+            self.database_url or f"sqlite:///{self.database}",
         ]
         self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()

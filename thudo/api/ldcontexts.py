@@ -60,6 +60,7 @@ async def list_contexts(call: Call) -> Response:
     """GET /jsonldContexts: URLs, or detailed records with details=true."""
     details = _bool(call, "details")
     kind = call.params.get("kind")
+    await call.state.contexts.sync()  # include contexts stored by other processes
     records = call.state.contexts.list(kind)
     if details:
         return _json(call, [_details(r) for r in records])
@@ -73,7 +74,7 @@ async def serve_context(call: Call, context_id: str) -> Response:
         if details:
             return _json(call, _core_details(context_id))
         return _json(call, core_context_document())
-    rec = call.state.contexts.find(context_id)
+    rec = await call.state.contexts.lookup(context_id)
     if details:
         return _json(call, _details(rec))
     return Reply(rec.body, 200, call.headers(), media_type=media.JSON)

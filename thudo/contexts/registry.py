@@ -56,6 +56,24 @@ class ContextRegistry:
         for rec in await self._store.load_contexts():
             self._remember(rec)
 
+    async def sync(self) -> None:
+        """Pick up the contexts other processes stored, and drop those they deleted."""
+        known = set(self._records)  # not what this process adds while the load runs
+        stored = {rec.id: rec for rec in await self._store.load_contexts()}
+        for rec in [r for i, r in self._records.items() if i in known and i not in stored]:
+            self._forget(rec)
+        for rec in stored.values():
+            if rec.id not in self._records:
+                self._remember(rec)
+
+    async def lookup(self, context_id: str) -> ContextRecord:
+        """Like find(), but a miss first looks in the store (another process's context)."""
+        try:
+            return self.find(context_id)
+        except ResourceNotFound:
+            await self.sync()
+            return self.find(context_id)
+
     async def close(self) -> None:
         """Save usage counters and close the HTTP client."""
         await self.flush_usage()
@@ -140,6 +158,10 @@ class ContextRegistry:
         if url.startswith(("http://", "https://")) and HOSTED_PATH in url:
             local_id = url.split(HOSTED_PATH, 1)[1]
             if local_id not in self._records:
+                await self.sync()  # hosted through another process?
+                if url in self._docs:
+                    return
+            if local_id not in self._records:
                 raise LdContextNotAvailable(f"@context {url!r} is not hosted here")
         doc, data = await self._download(url)
         rec = ContextRecord(str(uuid.uuid4()), url, "Cached", data, now_iso())
@@ -187,6 +209,9 @@ class ContextRegistry:
         """A URL for an inline context, creating an ImplicitlyCreated context if needed."""
         rec = self._by_url.get(_implicit_key(value))
         if rec is None:
+            await self.sync()  # another process may have created it
+            rec = self._by_url.get(_implicit_key(value))
+        if rec is None:
             local_id = str(uuid.uuid4())
             url = base_url + HOSTED_PATH + local_id
             data = orjson.dumps({"@context": value})
@@ -210,7 +235,7 @@ class ContextRegistry:
 
     async def delete(self, context_id: str, reload: bool) -> None:
         """Delete a stored context, or re-fetch a cached one when ``reload`` is set."""
-        rec = self.find(context_id)
+        rec = await self.lookup(context_id)
         if reload:
             if rec.kind != "Cached":
                 raise BadRequestData(f"only Cached contexts can be reloaded, not {rec.kind}")

@@ -61,6 +61,7 @@ class Dispatcher:
         self.matcher = matcher
         self.counters = _Counters()
         self._wake = asyncio.Event()
+        self._changed = asyncio.Event()  # another process changed the subscriptions
         self._tasks: list[asyncio.Task[None]] = []
         self._http = HttpSender(settings.notify_timeout)
         self._mqtt = MqttSender(settings.notify_timeout)
@@ -91,8 +92,10 @@ class Dispatcher:
         """Load the subscriptions and start the background tasks."""
         self._loop = asyncio.get_running_loop()
         self._closing = False
+        self.matcher.throttle_locally = not self.store.shared_throttling
         await self.refresh(force=True)
         self.store.set_change_listener(self.matcher, self.matcher.wants, self.wake_threadsafe)
+        self.store.watch_changes(self._changed.set)
         for coro in (self._deliver_loop(), self._periodic_loop(), self._refresh_loop()):
             self._tasks.append(asyncio.create_task(coro))
 
@@ -100,6 +103,7 @@ class Dispatcher:
         """Stop the background tasks and close the connections."""
         self._closing = True
         self.store.set_change_listener(None)
+        self.store.watch_changes(None)
         # Deliveries under way are abandoned: their rows stay leased in the outbox and are
         # sent again after the lease, by this process after a restart or by another one.
         tasks = [*self._tasks, *self._inflight, *self._flushes]
@@ -131,8 +135,12 @@ class Dispatcher:
 
     # --- loops ----------------------------------------------------------------------------
     async def _refresh_loop(self) -> None:
+        """Refresh when the store reports a change (watch_changes), else every poll."""
         while True:
-            await asyncio.sleep(self.settings.notify_poll_interval)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.notify_poll_interval):
+                    await self._changed.wait()
+            self._changed.clear()
             try:
                 await self.refresh()
             except Exception:

@@ -28,6 +28,8 @@ class Matcher:
         self._index = SubscriptionIndex()
         self._last_sent: dict[tuple[str, str], float] = {}
         self.version = -1
+        #: False when the store throttles across processes (Store.shared_throttling).
+        self.throttle_locally = True
 
     @property
     def index(self) -> SubscriptionIndex:
@@ -70,11 +72,11 @@ class Matcher:
                 continue
             trigger, attrs = found
             payload = _payload(sub.show_changes, trigger, before, after, attrs)
-            out.append(Outbound(sub.id, entity["id"], trigger, payload))
+            out.append(Outbound(sub.id, entity["id"], trigger, payload, sub.throttling or None))
         return out
 
     def _throttled(self, tenant: str, sub_id: str, throttling: float | None) -> bool:
-        if not throttling:
+        if not throttling or not self.throttle_locally:
             return False
         key = (tenant, sub_id)
         now = time.monotonic()

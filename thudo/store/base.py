@@ -118,12 +118,17 @@ class SubscriptionRecord:
 
 @dataclass(frozen=True, slots=True)
 class Outbound:
-    """A notification to send, written to the outbox in the transaction of the change."""
+    """A notification to send, written to the outbox in the transaction of the change.
+
+    ``throttling`` (seconds) is the subscription's, for a store that throttles across
+    processes (``Store.shared_throttling``); other stores ignore it.
+    """
 
     sub_id: str
     entity_id: str
     trigger: str
     payload: dict[str, Any]
+    throttling: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +183,15 @@ class ChangeObserver(abc.ABC):
 
 class Store(abc.ABC):
     """The contract between the API and a storage backend."""
+
+    #: True when the store applies ``Outbound.throttling`` itself, once across every
+    #: process on the database; False: the matcher throttles in memory (one process).
+    shared_throttling: bool = False
+
+    def watch_changes(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` on the event loop whenever any process may have changed the
+        subscriptions (None: stop). The default does nothing: the dispatcher polls."""
+        return None
 
     @abc.abstractmethod
     async def start(self) -> None:

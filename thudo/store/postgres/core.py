@@ -169,6 +169,8 @@ class PostgresCore:
         if self._wants is not None and not self._wants(tenant, types):
             return
         items = self._listener(tenant, before, after)
+        if any(item.throttling for item in items):
+            items = await outbox.admit_throttled(conn, tid, items)
         if items:
             await outbox.insert_outbound(conn, tid, items, now_iso(), time.time())
             tx.outbox = True

@@ -2,8 +2,9 @@
 
 Several processes share one database: claims lease rows with ``FOR UPDATE SKIP LOCKED``
 (no two processes send the same notification), a periodic subscription's period is taken
-by a conditional UPDATE (once across processes), and every change of a subscription
-bumps a version and sends a NOTIFY on ``thudo_subscriptions``.
+by a conditional UPDATE (once across processes), so is a throttled subscription's
+window, and every change of a subscription bumps a version and sends a NOTIFY on
+``thudo_subscriptions``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from thudo.store.postgres.database import Conn
 
 __all__ = [
     "CHANNEL",
+    "admit_throttled",
     "claim",
     "claim_period",
     "counts",
@@ -203,12 +205,39 @@ async def settle(conn: Conn, outcomes: list[DeliveryOutcome]) -> None:
 
 
 async def claim_period(conn: Conn, tid: int, sub_id: str, now: float, interval: float) -> bool:
-    """Take the current period of a periodic subscription; False if already taken."""
+    """Take the current period of a periodic subscription; False if already taken.
+
+    The next period starts one interval after this one was due, not after the claim, so
+    that the lag of whichever process polls first does not stretch the period."""
     cur = await conn.execute(
-        "UPDATE subscriptions SET next_due = %s WHERE tenant = %s AND id = %s AND next_due <= %s",
-        (now + interval, tid, sub_id, now),
+        "UPDATE subscriptions SET next_due = GREATEST(next_due + %(i)s, %(now)s)"
+        " WHERE tenant = %(tid)s AND id = %(id)s AND next_due <= %(now)s",
+        {"i": interval, "now": now, "tid": tid, "id": sub_id},
     )
     return cur.rowcount > 0
+
+
+_ADMIT = """
+UPDATE subscriptions SET throttled_at = extract(epoch FROM clock_timestamp())
+WHERE tenant = %s AND id = %s AND (throttled_at IS NULL
+    OR throttled_at <= extract(epoch FROM clock_timestamp()) - %s)
+"""
+
+
+async def admit_throttled(conn: Conn, tid: int, items: list[Outbound]) -> list[Outbound]:
+    """Drop the notifications of throttled subscriptions whose window is not over.
+
+    The conditional UPDATE runs in the write transaction: a concurrent one for the same
+    subscription waits for it, then sees the new time, so one process sends per window;
+    a rollback gives the window back."""
+    kept: list[Outbound] = []
+    for item in items:
+        if item.throttling:
+            cur = await conn.execute(_ADMIT, (tid, item.sub_id, item.throttling))
+            if not cur.rowcount:
+                continue
+        kept.append(item)
+    return kept
 
 
 async def counts(conn: Conn) -> dict[str, int]:

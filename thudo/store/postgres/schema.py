@@ -177,10 +177,15 @@ _HISTORY = (
         PRIMARY KEY (tenant, entity_id, attr, dataset_id, period, bucket))""",
 )
 
+# When a throttled subscription last let a notification through (epoch seconds, the
+# database's clock), shared by every process.
+_THROTTLE = ("ALTER TABLE subscriptions ADD COLUMN throttled_at double precision",)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "entities, index tables, PostGIS geometries, contexts, documents", _CORE),
     Migration(2, "subscriptions and the notification outbox", _NOTIFY),
     Migration(3, "history partitioned by month, hourly and daily rollups", _HISTORY),
+    Migration(4, "throttling shared by every process", _THROTTLE),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

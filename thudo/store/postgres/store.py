@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from thudo.config import Settings
 from thudo.errors import AlreadyExists, NgsiError, ResourceNotFound
 from thudo.ngsild.model import Entity
 from thudo.ngsild.selection import EntitySelection
@@ -40,6 +41,7 @@ from thudo.store.postgres.entities import (
 )
 from thudo.store.postgres.filters import compile_order, compile_selection
 from thudo.store.postgres.history import HistoryStore
+from thudo.store.postgres.listener import ChangeWatcher
 from thudo.store.postgres.schema import ensure_partitions, migrate
 
 __all__ = ["PostgresStore"]
@@ -49,6 +51,13 @@ log = logging.getLogger(__name__)
 
 class PostgresStore(HistoryStore, Store):
     """Entities, index rows, history and the outbox in a PostgreSQL database."""
+
+    shared_throttling = True
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._watcher: ChangeWatcher | None = None
+        self._stopping: list[ChangeWatcher] = []  # stopped, to be awaited by close()
 
     # --- life cycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -64,7 +73,22 @@ class PostgresStore(HistoryStore, Store):
             raise
 
     async def close(self) -> None:
+        self.watch_changes(None)
+        for watcher in self._stopping:
+            await watcher.close()
+        self._stopping.clear()
         await self._db.close()
+
+    def watch_changes(self, callback: Callable[[], None] | None) -> None:
+        """LISTEN on a dedicated connection; ``callback`` runs on each subscription change."""
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._stopping.append(self._watcher)
+            self._watcher = None
+        if callback is not None:
+            s = self._settings
+            self._watcher = ChangeWatcher(s.database_url, callback, s.postgres_connect_timeout)
+            self._watcher.start()
 
     async def ping(self) -> None:
         async def job(conn: Conn) -> None:
