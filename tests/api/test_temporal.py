@@ -470,3 +470,18 @@ async def test_each_aggregation_method_alone(history: httpx.AsyncClient, method:
     assert len(got) == len(groups)
     for (value, _, _), group in zip(got, groups, strict=True):
         assert math.isclose(value, _expected_aggregates(group)[method]), (method, value)
+
+
+async def test_query_by_type_returns_only_that_type(client: httpx.AsyncClient) -> None:
+    """A temporal query by type leaves other types out (it did not on PostgreSQL, whose type
+    condition shadowed the outer table alias)."""
+    for eid, kind in (("urn:ngsi-ld:Vehicle:A", "Vehicle"), ("urn:ngsi-ld:Bus:A", "Bus")):
+        speed = {"type": "Property", "value": 30, "observedAt": "2020-08-01T12:05:00Z"}
+        body = {"id": eid, "type": kind, "speed": [speed]}
+        assert (await client.post(TEMPORAL, json=body)).status_code == 201
+    for types, expected in (("Vehicle", ["urn:ngsi-ld:Vehicle:A"]), ("Bus", ["urn:ngsi-ld:Bus:A"])):
+        r = await client.get(
+            TEMPORAL, params={"type": types, "timerel": "after", "timeAt": "2020-08-01T12:04:00Z"}
+        )
+        assert r.status_code == 200, r.text
+        assert [e["id"] for e in r.json()] == expected

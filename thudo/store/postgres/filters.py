@@ -67,16 +67,17 @@ def compile_selection(tenant: int, sel: EntitySelection) -> Where:
 
 
 def types_condition(expr: TypeExpr, alias: str) -> tuple[str, list[Any]]:
-    """A condition on the types of the entity row ``alias`` (clause 4.17)."""
+    """A condition on the types of the entity row ``alias`` (clause 4.17); the inner alias
+    ``ty`` must differ from every outer one (``t`` in the temporal queries was shadowed)."""
     if isinstance(expr, TypeName):
         return (
-            f"EXISTS (SELECT 1 FROM etypes t WHERE t.eid = {alias}.eid AND t.type = %s)",
+            f"EXISTS (SELECT 1 FROM etypes ty WHERE ty.eid = {alias}.eid AND ty.type = %s)",
             [expr.iri],
         )
     if isinstance(expr, TypeAny) and all(isinstance(i, TypeName) for i in expr.items):
         names = [i.iri for i in expr.items if isinstance(i, TypeName)]
         return (
-            f"EXISTS (SELECT 1 FROM etypes t WHERE t.eid = {alias}.eid AND t.type = ANY(%s))",
+            f"EXISTS (SELECT 1 FROM etypes ty WHERE ty.eid = {alias}.eid AND ty.type = ANY(%s))",
             [names],
         )
     joiner = " OR " if isinstance(expr, TypeAny) else " AND "
