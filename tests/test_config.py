@@ -109,3 +109,9 @@ def test_sqlite_path_needs_an_sqlite_url() -> None:
     s = load_settings(environ={"THUDO_DATABASE_URL": "postgresql://u@h/db"})
     with pytest.raises(SettingsError):
         _ = s.sqlite_path
+
+
+def test_mqtt_ingestion_in_several_workers_is_refused() -> None:
+    with pytest.raises(SettingsError, match="one process"):
+        load_settings(environ={}, workers=2, ingest_mqtt_url="mqtt://127.0.0.1:1883")
+    assert load_settings(environ={}, workers=2).workers == 2

@@ -299,6 +299,11 @@ def _validated(s: Settings) -> Settings:
         )
     if s.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
         raise SettingsError(f"log_level={s.log_level!r} is not debug/info/warning/error/critical")
+    if s.workers > 1 and s.ingest_mqtt_url:
+        raise SettingsError(
+            "ingest_mqtt_url with workers > 1: MQTT ingestion runs in one process (the workers"
+            " would take the broker session from each other); run it in a separate instance"
+        )
     if s.ingest_mqtt_inflight > 65535:
         raise SettingsError(f"ingest_mqtt_inflight={s.ingest_mqtt_inflight!r} is above 65535")
     if s.cap_status not in ("Actual", "Exercise", "System", "Test", "Draft"):
