@@ -62,8 +62,10 @@ class LoadResult:
 
     @property
     def other_cpu_s(self) -> float:
-        """CPU the rest of the machine used: neither the server nor wrk nor interrupts."""
-        return max(0.0, self.cpu.machine_task_s - self.cpu.process_s - self.generator_cpu_s)
+        """CPU the rest of the machine used: neither the server (nor its PostgreSQL
+        backends) nor wrk nor interrupts."""
+        used = self.cpu.process_s + self.cpu.database_s + self.generator_cpu_s
+        return max(0.0, self.cpu.machine_task_s - used)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly summary."""
@@ -75,6 +77,8 @@ class LoadResult:
             "latency_ms": self.latency_ms,
             "generator_cpu_pct": round(self.share(self.generator_cpu_s), 1),
             "server_cpu_pct": round(self.share(self.cpu.process_s), 1),
+            "database_cpu_pct": round(self.share(self.cpu.database_s), 1),
+            "server_cpu_pct_by_process": [round(self.share(t), 1) for t in self.cpu.by_pid],
             "irq_cpu_pct": round(self.share(self.cpu.machine_irq_s), 1),
             "other_cpu_pct": round(self.share(self.other_cpu_s), 1),
             "busiest_other_processes_pct": {
@@ -133,9 +137,10 @@ def _spawn(cmd: list[str]) -> tuple[int, str, str, float]:
         )
 
 
-def run_wrk(url: str, spec: LoadSpec, server_pid: int) -> LoadResult:
-    """Run wrk against ``url`` and measure the CPU of the server, of wrk and of the machine."""
-    clock = CpuClock(server_pid, by_process=True)
+def run_wrk(url: str, spec: LoadSpec, server_pid: int, database: str | None = None) -> LoadResult:
+    """Run wrk against ``url`` and measure the CPU of the server (its process and children),
+    of the PostgreSQL backends serving ``database`` if given, of wrk and of the machine."""
+    clock = CpuClock(server_pid, by_process=True, database=database)
     clock.start()
     code, stdout, stderr, gen_cpu = _spawn(_command(url, spec))
     cpu = clock.stop()

@@ -24,7 +24,15 @@ _OUTSIDE = "(outside thudo: uvicorn, asyncio, threading)"
 class Spy:
     """A running ``py-spy record`` attached to a process."""
 
-    def __init__(self, pid: int, seconds: int, out: Path, gil_only: bool, rate: int = 200) -> None:
+    def __init__(
+        self,
+        pid: int,
+        seconds: int,
+        out: Path,
+        gil_only: bool,
+        rate: int = 200,
+        subprocesses: bool = False,
+    ) -> None:
         exe = shutil.which("py-spy")
         if exe is None:
             raise SystemExit("py-spy is not installed: pip install py-spy")
@@ -46,6 +54,8 @@ class Spy:
         ]
         if gil_only:
             cmd.append("--gil")
+        if subprocesses:  # uvicorn's workers, under a master that only supervises them
+            cmd.append("--subprocesses")
         self.out = out
         self._proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -64,6 +74,7 @@ class Profile:
     total: int = 0
     garbled: int = 0
     threads: Counter[str] = field(default_factory=Counter)
+    processes: Counter[str] = field(default_factory=Counter)  # with --subprocesses
     self_time: Counter[str] = field(default_factory=Counter)
     thudo_inclusive: Counter[str] = field(default_factory=Counter)
     thudo_innermost: dict[str, Counter[str]] = field(default_factory=dict)
@@ -74,6 +85,8 @@ class Profile:
         out = [f"{self.total} samples (each thread sampled separately; 100 % = all samples)"]
         if self.garbled:
             out.append(f"{self.garbled} garbled stacks skipped (py-spy --nonblocking reads)")
+        if self.processes:
+            out += _table("samples per process (uvicorn workers)", self.processes, self.total, top)
         out += _table("samples per thread", self.threads, self.total, top)
         out += _table(
             "self time by function (innermost frame, any code)", self.self_time, self.total, top
@@ -120,6 +133,11 @@ def summarize(path: Path) -> Profile:
     prof = Profile()
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        process = ""
+        if stack.startswith("process "):  # --subprocesses: the worker's pid and command line
+            process = stack[: stack.find(";thread (")].rpartition(";process ")[2]
+            process = "process " + process.removeprefix("process ").split(":", 1)[0]
+            stack = stack[stack.find(";thread (") + 1 :]  # (which may hold a ";") come first
         if not stack or not count.isdigit() or not stack.startswith("thread ("):
             # --nonblocking reads the stacks of a running process, so a few come out torn.
             prof.garbled += 1
@@ -129,6 +147,8 @@ def summarize(path: Path) -> Profile:
         thread = _thread_name(frames[0]) if frames[0].startswith("thread ") else "?"
         prof.total += n
         prof.threads[thread] += n
+        if process:
+            prof.processes[process] += n
         prof.self_time[_function(frames[-1])] += n
         app = [f for f in frames if _is_app(f)]
         for name in {_function(f) for f in app}:

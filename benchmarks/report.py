@@ -18,6 +18,7 @@ from scenarios import Stage
 __all__ = ["Row", "machine", "markdown"]
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SERVER = "sqlite x1"
 
 
 @dataclass
@@ -34,6 +35,13 @@ class Row:
     seed_s: float
     connections: int
     seed_log: list[tuple[int, float]]
+    server: str = DEFAULT_SERVER  # backend and worker processes: "postgres x2"
+    reference: LoadResult | None = None  # the same stage on SQLite with one worker
+
+    def vs_reference(self) -> float | None:
+        """Throughput as a fraction of the SQLite one-worker reference, if measured."""
+        ref = self.throughput(self.reference)
+        return self.throughput(self.thudo) / ref if ref else None
 
     def throughput(self, result: LoadResult | None) -> float:
         """Requests/s, or entities/s for batches."""
@@ -57,6 +65,7 @@ class Row:
         """A JSON-friendly record."""
         return {
             "stage": self.stage.key,
+            "server": self.server,
             "title": self.stage.title,
             "unit": self.stage.unit,
             "entities": self.stage.entities,
@@ -73,6 +82,7 @@ class Row:
             "seed_rate_log": self.seed_log,
             "target": self.stage.target.describe(self.stage.unit) if self.stage.target else None,
             "met": self.verdict(),
+            "vs_sqlite_1_worker": round(v, 3) if (v := self.vs_reference()) else None,
         }
 
 
@@ -181,6 +191,64 @@ def _load_table(rows: list[Row]) -> list[str]:
     return out
 
 
+def _servers_table(rows: list[Row]) -> list[str]:
+    """The results with one row per stage and server setup (backend x workers)."""
+    out = [
+        "| scenario | server | thudo | p50 ms | p95 ms | p99 ms | peak RSS MB | vs SQLite x1 "
+        "| baseline | thudo/baseline | target | met? |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in rows:
+        lat, unit, base = r.thudo.latency_ms, r.stage.unit, r.baseline
+        ratio = r.throughput(r.thudo) / r.throughput(base) if base and base.rps else 0.0
+        vs = r.vs_reference()
+        target = r.stage.target.describe(unit) if r.stage.target else "-"
+        out.append(
+            f"| {r.stage.title} | {r.server} | {r.throughput(r.thudo):,.0f} {unit} | "
+            f"{_ms(lat['p50'])} | {_ms(lat['p95'])} | {_ms(lat['p99'])} | {r.peak_rss_mb:.0f} | "
+            f"{f'{vs:.2f}' if vs is not None else '-'} | "
+            f"{f'{r.throughput(base):,.0f} {unit}' if base else '-'} | "
+            f"{f'{ratio:.3f}' if base else '-'} | {target} | {r.verdict()} |"
+        )
+    return out
+
+
+def _by_process(d: dict[str, Any]) -> str:
+    """Total server CPU, and per process when there are several busy ones (workers)."""
+    parts = [p for p in d.get("server_cpu_pct_by_process", []) if p >= 1]
+    each = " (" + " / ".join(f"{p:g}" for p in parts) + ")" if len(parts) > 1 else ""
+    return f"{d['server_cpu_pct']}{each}"
+
+
+def _servers_load_table(rows: list[Row]) -> list[str]:
+    out = [
+        "| scenario | server | conns | requests | errors | thudo CPU % | PostgreSQL CPU % "
+        "| wrk CPU % | irq % | other procs % | DB MB | seeding s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        d = r.thudo.as_dict()
+        out.append(
+            f"| {r.stage.key} | {r.server} | {r.connections} | {r.thudo.requests:,} | "
+            f"{r.thudo.error_count} | {_by_process(d)} | {d['database_cpu_pct']} | "
+            f"{d['generator_cpu_pct']} | {d['irq_cpu_pct']} | {d['other_cpu_pct']} | "
+            f"{r.db_mb + r.wal_mb:.0f} | {r.seed_s:.1f} |"
+        )
+    base = [r for r in rows if r.baseline is not None and r.server == rows[0].server]
+    for r in base:
+        b = r.baseline
+        assert b is not None
+        d = b.as_dict()
+        out.append(
+            f"| {r.stage.key} | baseline | {r.connections} | {b.requests:,} | {b.error_count} | "
+            f"{d['server_cpu_pct']} | - | {d['generator_cpu_pct']} | {d['irq_cpu_pct']} | "
+            f"{d['other_cpu_pct']} | - | - |"
+        )
+    return out
+
+
 def markdown(rows: list[Row]) -> str:
-    """The two result tables."""
+    """The two result tables (with a server column when not only SQLite with one worker)."""
+    if any(r.server != DEFAULT_SERVER for r in rows):
+        return "\n".join([*_servers_table(rows), "", *_servers_load_table(rows)])
     return "\n".join([*_results_table(rows), "", *_load_table(rows)])

@@ -5,11 +5,14 @@
     python benchmarks/run.py --scenarios patch,query
     python benchmarks/run.py --scenarios upsert --profile upsert   # and py-spy on thudo
     python benchmarks/run.py --thudo-ref HEAD      # benchmark a commit, not the work tree
+    python benchmarks/run.py --backend postgres --workers 1,2,4 --with-sqlite  # issue 4
 
 Each scenario group gets a fresh ``thudo serve`` (one process, a new SQLite file in a temp
-directory), is seeded through batch upserts, checked with one hand-made request, warmed up,
-and measured with wrk. The same requests then go to the bare ASGI baseline
-(benchmarks/baseline.py) served by uvicorn with the same settings. Results are printed as
+directory; or, with ``--backend postgres``, a new PostgreSQL database with PostGIS that is
+dropped afterwards; ``--workers`` processes), is seeded through batch upserts, checked with
+one hand-made request, warmed up, and measured with wrk. The same requests then go to the
+bare ASGI baseline (benchmarks/baseline.py) served by uvicorn with the same settings, once
+per group whatever the number of servers. Results are printed as
 Markdown tables and saved as JSON under benchmarks/results/.
 """
 
@@ -33,7 +36,14 @@ from loadgen import LoadResult, LoadSpec, check_wrk, run_wrk
 from profiling import Spy, summarize
 from report import Row, machine, markdown
 from scenarios import GROUPS, Options, Stage, seed, smoke_check, stages_for, wrk_spec
-from servers import Server, start_baseline, start_thudo, thudo_location
+from servers import (
+    POSTGRES_ADMIN_URL,
+    Server,
+    postgres_database_mb,
+    start_baseline,
+    start_thudo,
+    thudo_location,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -50,6 +60,25 @@ class Plan:
     profile_gil: bool
     out: Path
     source: Path | None
+    setups: tuple[Setup, ...] = ()
+
+
+@dataclass(frozen=True)
+class Setup:
+    """How one thudo serve is run: its database backend and its worker processes."""
+
+    backend: str
+    workers: int
+
+    @property
+    def label(self) -> str:
+        """``sqlite x1``, ``postgres x4``."""
+        return f"{self.backend} x{self.workers}"
+
+    @property
+    def slug(self) -> str:
+        """The label in file names."""
+        return f"{self.backend}-{self.workers}w"
 
 
 @dataclass(frozen=True)
@@ -74,7 +103,10 @@ def _mb(kib_based_mib: float) -> float:
 
 
 def _db_mb(server: Server) -> tuple[float, float]:
-    """Sizes of the database file and of its write-ahead log, in MB."""
+    """Sizes of the database file and of its write-ahead log, in MB (PostgreSQL: the
+    database's size, its WAL being the cluster's)."""
+    if server.database:
+        return postgres_database_mb(server.database), 0.0
     db = Path(server.extra["database"])
     wal = db.with_name(db.name + "-wal")
     return db.stat().st_size / 1e6, (wal.stat().st_size / 1e6 if wal.exists() else 0.0)
@@ -82,14 +114,21 @@ def _db_mb(server: Server) -> tuple[float, float]:
 
 def _measure(server: Server, stage: Stage, plan: Plan) -> LoadResult:
     smoke_check(server.url, stage, server.name == "thudo")
-    run_wrk(server.url, wrk_spec(stage, plan.opts, "warmup"), server.proc.pid)
+    run_wrk(server.url, wrk_spec(stage, plan.opts, "warmup"), server.proc.pid, server.database)
     server.wait_idle()
     waited = server.wait_quiet()
     if waited > 5:
         _say(f"  (waited {waited:.0f} s for other processes to leave the CPUs)")
-    result = run_wrk(server.url, wrk_spec(stage, plan.opts, "measure"), server.proc.pid)
+    spec = wrk_spec(stage, plan.opts, "measure")
+    result = run_wrk(server.url, spec, server.proc.pid, server.database)
     drained = server.wait_idle()
     _say(f"  {server.name:8s} {_line(stage, result)}  (drained in {drained:.1f} s)")
+    if server.database:
+        d = result.as_dict()
+        _say(
+            f"  CPU % of a core: thudo {d['server_cpu_pct']} "
+            f"(by process {d['server_cpu_pct_by_process']}), PostgreSQL {d['database_cpu_pct']}"
+        )
     if result.error_count:
         _say(f"  WARNING: {result.errors} -- see {server.log_path}")
     if result.share(result.other_cpu_s) > 15:
@@ -106,12 +145,16 @@ def _line(stage: Stage, result: LoadResult) -> str:
     )
 
 
-def _profile(server: Server, stage: Stage, plan: Plan) -> None:
+def _profile(server: Server, stage: Stage, plan: Plan, setup: Setup) -> None:
     """A second measurement with py-spy attached; its numbers are not the results."""
     spec = wrk_spec(stage, plan.opts, "profile")
-    path = plan.out / f"profile-{stage.key}.txt"
-    spy = Spy(server.proc.pid, spec.duration_s, path, plan.profile_gil)
-    result = run_wrk(server.url, spec, server.proc.pid)
+    default = setup == Setup("sqlite", 1)
+    path = plan.out / (
+        f"profile-{stage.key}.txt" if default else f"profile-{stage.key}-{setup.slug}.txt"
+    )
+    many = server.workers > 1
+    spy = Spy(server.proc.pid, spec.duration_s, path, plan.profile_gil, subprocesses=many)
+    result = run_wrk(server.url, spec, server.proc.pid, server.database)
     server.wait_idle()
     try:
         spy.wait()
@@ -124,8 +167,9 @@ def _profile(server: Server, stage: Stage, plan: Plan) -> None:
     _say(f"  under py-spy: {_line(stage, result)}\n")
 
 
-def _thudo_side(stages: list[Stage], plan: Plan) -> list[ThudoSide]:
-    server = start_thudo(plan.opts.workdir, plan.source)
+def _thudo_side(stages: list[Stage], plan: Plan, setup: Setup) -> list[ThudoSide]:
+    _say(f" - thudo serve on {setup.backend}, {setup.workers} worker(s)")
+    server = start_thudo(plan.opts.workdir, plan.source, setup.backend, setup.workers)
     for lib in ("uvloop", "httptools"):
         if not server.mapped(lib):
             _say(f"  WARNING: thudo serve did not load {lib}")
@@ -150,7 +194,7 @@ def _thudo_side(stages: list[Stage], plan: Plan) -> list[ThudoSide]:
                 f"+ WAL {wal:.0f} MB, seeding took {seed_s:.1f} s"
             )
             if stage.key in plan.profile:
-                _profile(server, stage, plan)
+                _profile(server, stage, plan, setup)
     finally:
         server.stop()
         shutil.rmtree(server.workdir, ignore_errors=True)
@@ -201,13 +245,28 @@ def _calibrate(plan: Plan) -> dict[str, object]:
 def _run_group(group: str, plan: Plan) -> list[Row]:
     stages = stages_for(plan.opts)[group]
     _say(f"\n== {group}: {', '.join(s.key for s in stages)}")
-    thudo = _thudo_side(stages, plan)
+    sides = {setup: _thudo_side(stages, plan, setup) for setup in plan.setups}
     base = _baseline_side(stages, plan) if plan.baseline else [None] * len(stages)
+    reference = sides.get(Setup("sqlite", 1))
     rows = []
-    for stage, side, b in zip(stages, thudo, base, strict=True):
-        conns = wrk_spec(stage, plan.opts, "measure").connections
-        memory = (side.peak_rss_mb, side.rss_mb, side.db_mb, side.wal_mb)
-        rows.append(Row(stage, side.result, b, *memory, side.seed_s, conns, side.seed_log))
+    for setup, thudo in sides.items():
+        refs = [r.result for r in reference] if reference else [None] * len(stages)
+        for stage, side, b, ref in zip(stages, thudo, base, refs, strict=True):
+            conns = wrk_spec(stage, plan.opts, "measure").connections
+            memory = (side.peak_rss_mb, side.rss_mb, side.db_mb, side.wal_mb)
+            rows.append(
+                Row(
+                    stage,
+                    side.result,
+                    b,
+                    *memory,
+                    side.seed_s,
+                    conns,
+                    side.seed_log,
+                    server=setup.label,
+                    reference=ref,
+                )
+            )
     return rows
 
 
@@ -231,6 +290,26 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=8,
         help="wrk connections of one more query stage at the largest size (latency unflooded)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="thudo's database: a new SQLite file, or a new PostgreSQL database with PostGIS "
+        "(thudo_bench_<random> on THUDO_BENCH_POSTGRES_URL, default "
+        "postgresql://postgres@127.0.0.1:5432/postgres; dropped afterwards); default sqlite",
+    )
+    p.add_argument(
+        "--workers",
+        default="1",
+        help="thudo serve --workers: one count or a comma list (1,2,4), each a fresh server "
+        "per group (default 1)",
+    )
+    p.add_argument(
+        "--with-sqlite",
+        action="store_true",
+        help="also measure SQLite with 1 worker, first, as the reference the others are "
+        "compared with",
     )
     p.add_argument("--no-baseline", action="store_true", help="skip the bare ASGI baseline")
     p.add_argument(
@@ -286,7 +365,21 @@ def _plan(args: argparse.Namespace, workdir: Path) -> Plan:
         args.profile_gil,
         args.out,
         _export(args.thudo_ref, workdir) if args.thudo_ref else None,
+        _setups(args.backend, args.workers, args.with_sqlite),
     )
+
+
+def _setups(backend: str, workers: str, with_sqlite: bool) -> tuple[Setup, ...]:
+    try:
+        counts = [int(w) for w in workers.split(",") if w.strip()]
+    except ValueError:
+        raise SystemExit(f"--workers: {workers!r} is not a comma list of numbers") from None
+    if not counts or min(counts) < 1:
+        raise SystemExit("--workers: give one or more counts of at least 1")
+    setups = [Setup(backend, n) for n in dict.fromkeys(counts)]
+    if with_sqlite and Setup("sqlite", 1) not in setups:
+        setups.insert(0, Setup("sqlite", 1))
+    return tuple(setups)
 
 
 def _groups(scenarios: str, profile: tuple[str, ...], opts: Options) -> tuple[str, ...]:
@@ -323,12 +416,30 @@ def _save(
     record = {
         "machine": info,
         "options": {**plan.opts.__dict__, "workdir": None},
+        "servers": [s.label for s in plan.setups],
         "calibration_bare_uvicorn_health": calibration,
         "rows": [r.as_dict() for r in rows],
     }
     path.write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2))
     path.with_suffix(".md").write_text(markdown(rows) + "\n")
     return path
+
+
+def _postgres_version() -> str:
+    import psycopg
+
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        version = conn.execute("SELECT version()").fetchone()
+        postgis = conn.execute(
+            "SELECT default_version FROM pg_available_extensions WHERE name = 'postgis'"
+        ).fetchone()
+        settings = conn.execute(
+            "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name)"
+            " FROM pg_settings WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync',"
+            " 'max_connections', 'work_mem')"
+        ).fetchone()
+    v = version[0].split(" on ")[0] if version else "?"
+    return f"{v}, PostGIS {postgis[0] if postgis else '?'} ({settings[0] if settings else ''})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -340,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
         plan = _plan(args, workdir)
         info = machine(args.thudo_ref)
         info["thudo_imported_from"] = thudo_location(plan.source)
+        if any(s.backend == "postgres" for s in plan.setups):
+            info["postgresql"] = _postgres_version()
+        info["servers"] = ", ".join(s.label for s in plan.setups)
         _say("\n".join(f"{k}: {v}" for k, v in info.items()))
         calibration = _calibrate(plan) if plan.baseline else {}
         rows = [row for group in plan.groups for row in _run_group(group, plan)]

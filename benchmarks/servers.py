@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -13,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -20,7 +23,10 @@ __all__ = [
     "CpuClock",
     "CpuUse",
     "Server",
+    "create_postgres_database",
+    "drop_postgres_database",
     "free_port",
+    "postgres_database_mb",
     "start_baseline",
     "start_thudo",
     "system_cpu_ticks",
@@ -28,6 +34,9 @@ __all__ = [
 ]
 
 HERE = Path(__file__).resolve().parent
+POSTGRES_ADMIN_URL = os.environ.get(
+    "THUDO_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -39,21 +48,66 @@ def free_port() -> int:
         return port
 
 
-def _descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it (uvicorn with --workers > 1 forks)."""
-    found = [pid]
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+def _children() -> dict[int, list[int]]:
+    """{parent pid: [child pids]} of every process, from the 4th field of /proc/<pid>/stat
+    (this kernel has no /proc/<pid>/task/<tid>/children)."""
+    out: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            children = (task / "children").read_text().split()
+            text = (entry / "stat").read_text()
         except OSError:
             continue
-        for child in children:
-            found.extend(_descendants(int(child)))
+        out.setdefault(int(text.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
+    return out
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it: ``thudo serve --workers N`` is a uvicorn master
+    whose N worker processes (and multiprocessing's helpers) are its children."""
+    children = _children()
+    found, todo = [pid], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
     return found
 
 
+def _database_backends(database: str) -> list[int]:
+    """The PostgreSQL backend processes connected to ``database`` (their title is
+    ``postgres: <cluster>: <user> <database> <client> <state>``)."""
+    found = []
+    needle = f" {database} ".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if cmdline.startswith(b"postgres: ") and needle in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _ticks_of(pids: list[int]) -> dict[int, int]:
+    out = {}
+    for pid in pids:
+        try:
+            out[pid] = _cpu_ticks(pid)
+        except (OSError, IndexError):
+            continue
+    return out
+
+
 def _status_kib(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # gone since it was listed
+        return 0
+    for line in text.splitlines():
         if line.startswith(key + ":"):
             return int(line.split()[1])
     return 0
@@ -61,7 +115,10 @@ def _status_kib(pid: int, key: str) -> int:
 
 def _cpu_ticks(pid: int) -> int:
     # Fields after the command name; utime and stime are the 14th and 15th of the line.
-    rest = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    try:
+        rest = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone since it was listed
+        return 0
     return int(rest[11]) + int(rest[12])
 
 
@@ -100,6 +157,8 @@ class CpuUse:
     machine_irq_s: float
     wall_s: float
     others: dict[str, float] = field(default_factory=dict)
+    database_s: float = 0.0  # PostgreSQL backends serving the server's database
+    by_pid: tuple[float, ...] = ()  # the process tree's seconds, per process, busiest first
 
 
 @dataclass
@@ -112,10 +171,16 @@ class CpuClock:
     start_wall: float = 0.0
     start_all: dict[int, tuple[str, int]] = field(default_factory=dict)
     by_process: bool = False
+    database: str | None = None  # a PostgreSQL database whose backends are counted apart
+    start_db: dict[int, int] = field(default_factory=dict)
+    start_tree: dict[int, int] = field(default_factory=dict)
 
     def start(self) -> None:
         """Remember the counters now."""
-        self.start_proc = sum(_cpu_ticks(p) for p in _descendants(self.pid))
+        self.start_tree = _ticks_of(_descendants(self.pid))
+        self.start_proc = sum(self.start_tree.values())
+        if self.database:
+            self.start_db = _ticks_of(_database_backends(self.database))
         self.start_sys = system_cpu_ticks()
         if self.by_process:
             self.start_all = _all_process_ticks()
@@ -123,7 +188,13 @@ class CpuClock:
 
     def stop(self) -> CpuUse:
         """What was used since ``start``."""
-        proc = sum(_cpu_ticks(p) for p in _descendants(self.pid)) - self.start_proc
+        tree = _ticks_of(_descendants(self.pid))
+        proc = sum(tree.values()) - self.start_proc
+        by_pid = sorted((t - self.start_tree.get(p, 0) for p, t in tree.items()), reverse=True)
+        db = 0
+        if self.database:
+            now = _ticks_of(_database_backends(self.database))
+            db = sum(t - self.start_db.get(p, 0) for p, t in now.items())
         task, irq = system_cpu_ticks()
         return CpuUse(
             proc / _TICKS,
@@ -131,11 +202,15 @@ class CpuClock:
             (irq - self.start_sys[1]) / _TICKS,
             time.monotonic() - self.start_wall,
             self._others() if self.by_process else {},
+            db / _TICKS,
+            tuple(t / _TICKS for t in by_pid if t > 0),
         )
 
     def _others(self) -> dict[str, float]:
         """CPU seconds of the other busiest processes (kernel threads included), by name."""
         mine = set(_descendants(self.pid))
+        if self.database:
+            mine.update(_database_backends(self.database))
         used: Counter[str] = Counter()
         for pid, (name, ticks) in _all_process_ticks().items():
             if pid not in mine:
@@ -153,6 +228,21 @@ class Server:
     log_path: Path
     workdir: Path
     extra: dict[str, str] = field(default_factory=dict)
+    workers: int = 1
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def database(self) -> str | None:
+        """The PostgreSQL database it serves, if it runs on PostgreSQL."""
+        return self.extra.get("pg_database")
+
+    def clock(self, by_process: bool = False) -> CpuClock:
+        """A CPU clock on the server's processes (and on its PostgreSQL backends)."""
+        return CpuClock(self.proc.pid, by_process=by_process, database=self.database)
+
+    def pids(self) -> list[int]:
+        """The server process and its children (uvicorn's workers)."""
+        return _descendants(self.proc.pid)
 
     @property
     def url(self) -> str:
@@ -172,8 +262,12 @@ class Server:
         return _status_kib(self.proc.pid, "Threads")
 
     def mapped(self, needle: str) -> bool:
-        """Whether a shared object whose path holds ``needle`` is loaded (uvloop, httptools)."""
-        return needle in Path(f"/proc/{self.proc.pid}/maps").read_text()
+        """Whether a shared object whose path holds ``needle`` is loaded (uvloop, httptools)
+        in the server process or, with several workers, in every worker."""
+        if self.workers == 1:
+            return _maps(self.proc.pid, needle)
+        # The master and multiprocessing's resource tracker serve nothing.
+        return sum(_maps(p, needle) for p in self.pids()[1:]) >= self.workers
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Poll /health until it answers 200."""
@@ -189,21 +283,39 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError(f"{self.name} is not ready after {timeout}s:\n{self.log_tail()}")
 
+    def wait_workers(self, timeout: float = 60.0) -> None:
+        """With several workers, /health answers once the first is up: wait until every
+        worker has loaded uvicorn's event loop and the processes are idle."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
+            if sum(_maps(p, "uvloop") for p in self.pids()[1:]) >= self.workers:
+                self.wait_idle(timeout=max(1.0, deadline - time.monotonic()))
+                return
+            time.sleep(0.2)
+        tail = self.log_tail()
+        raise RuntimeError(f"{self.name}: not all {self.workers} workers started:\n{tail}")
+
     def wait_idle(self, timeout: float = 600.0, window: float = 0.5) -> float:
         """Wait until the server is nearly idle (requests wrk left in flight are done)."""
-        return self._wait_until(lambda use: use.process_s < 0.05 * use.wall_s, timeout, window)
+        return self._wait_until(
+            lambda use: use.process_s + use.database_s < 0.05 * use.wall_s, timeout, window
+        )
 
     def wait_quiet(self, timeout: float = 120.0, window: float = 1.0) -> float:
         """Wait until the rest of the machine (other people's tests, say) uses less than
         15 % of a core, so that it does not share the 2 cores with the measurement."""
         return self._wait_until(
-            lambda use: use.machine_task_s - use.process_s < 0.15 * use.wall_s, timeout, window
+            lambda use: use.machine_task_s - use.process_s - use.database_s < 0.15 * use.wall_s,
+            timeout,
+            window,
         )
 
     def _wait_until(self, calm: Callable[[CpuUse], bool], timeout: float, window: float) -> float:
         """Sample CPU use in windows until ``calm`` holds for one; the time waited."""
         start = time.monotonic()
-        clock = CpuClock(self.proc.pid)
+        clock = self.clock()
         while time.monotonic() - start < timeout:
             clock.start()
             time.sleep(window)
@@ -219,14 +331,30 @@ class Server:
             return ""
 
     def stop(self) -> None:
-        """SIGINT (uvicorn's graceful stop), then SIGKILL if it hangs."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        """SIGINT (uvicorn's graceful stop), then SIGKILL if it hangs (its workers too);
+        then drop what it was given (a PostgreSQL database)."""
+        try:
+            if self.proc.poll() is None:
+                workers = self.pids()[1:]
+                self.proc.send_signal(signal.SIGINT)
+                try:
+                    self.proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+                for pid in workers:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+        finally:
+            while self.cleanup:
+                self.cleanup.pop()()
+
+
+def _maps(pid: int, needle: str) -> bool:
+    try:
+        return needle in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
 
 
 def _thudo_command() -> list[str]:
@@ -234,13 +362,17 @@ def _thudo_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "thudo"]
 
 
-def _launch(name: str, cmd: list[str], env: dict[str, str], workdir: Path, port: int) -> Server:
+def _launch(
+    name: str, cmd: list[str], env: dict[str, str], workdir: Path, port: int, workers: int = 1
+) -> Server:
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
-    server = Server(name, proc, port, log_path, workdir)
+    server = Server(name, proc, port, log_path, workdir, workers=workers)
     try:
         server.wait_ready()
+        if workers > 1:
+            server.wait_workers()
     except BaseException:
         server.stop()
         raise
@@ -262,14 +394,74 @@ def thudo_location(source: Path | None) -> str:
     return str(Path(done.stdout.strip()).parent) if done.returncode == 0 else done.stderr
 
 
-def start_thudo(tmp_root: Path | None = None, source: Path | None = None) -> Server:
-    """``thudo serve`` on a free port with a fresh SQLite database in a temp directory."""
+def create_postgres_database() -> tuple[str, str]:
+    """A new PostgreSQL database ``thudo_bench_<random>`` with PostGIS: (name, URL)."""
+    import psycopg
+
+    name = "thudo_bench_" + secrets.token_hex(4)
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(POSTGRES_ADMIN_URL)
+    url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    except BaseException:
+        drop_postgres_database(name)
+        raise
+    return name, url
+
+
+def drop_postgres_database(name: str) -> None:
+    """Drop a benchmark database, closing the connections still open to it."""
+    import psycopg
+
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_database_mb(name: str) -> float:
+    """``pg_database_size`` of a database, in MB (tables, indexes and TOAST; not the WAL)."""
+    import psycopg
+
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_database_size(%s)", (name,)).fetchone()
+    return (row[0] if row else 0) / 1e6
+
+
+def start_thudo(
+    tmp_root: Path | None = None,
+    source: Path | None = None,
+    backend: str = "sqlite",
+    workers: int = 1,
+) -> Server:
+    """``thudo serve`` on a free port with ``workers`` processes and a fresh database: a new
+    SQLite file in a temp directory, or a new PostgreSQL database (dropped by ``stop``)."""
     workdir = Path(tempfile.mkdtemp(prefix="thudo-bench-", dir=tmp_root))
     port = free_port()
-    db = workdir / "thudo.db"
-    env = {**thudo_env(source), "THUDO_DATABASE_URL": f"sqlite:///{db}"}
-    server = _launch("thudo", [*_thudo_command(), "serve", "--port", str(port)], env, workdir, port)
-    server.extra["database"] = str(db)
+    env = thudo_env(source)
+    extra = {"backend": backend}
+    if backend == "postgres":
+        name, url = create_postgres_database()
+        env["THUDO_DATABASE_URL"] = url
+        extra["pg_database"] = name
+    elif backend == "sqlite":
+        db = workdir / "thudo.db"
+        env["THUDO_DATABASE_URL"] = f"sqlite:///{db}"
+        extra["database"] = str(db)
+    else:
+        raise ValueError(f"unknown backend {backend!r}")
+    env["THUDO_WORKERS"] = str(workers)
+    cmd = [*_thudo_command(), "serve", "--port", str(port), "--workers", str(workers)]
+    try:
+        server = _launch("thudo", cmd, env, workdir, port, workers)
+    except BaseException:
+        if backend == "postgres":
+            drop_postgres_database(extra["pg_database"])
+        raise
+    server.extra.update(extra)
+    if backend == "postgres":
+        server.cleanup.append(lambda: drop_postgres_database(extra["pg_database"]))
     return server
 
 
