@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -12,10 +11,10 @@ import orjson
 from thudo.ngsild.history import HistoryRow, history_rows
 from thudo.ngsild.model import Entity, Instance
 from thudo.ngsild.selection import EntitySelection
-from thudo.ngsild.temporal import Aggregation, TemporalEntity, TimeFilter, stddev
+from thudo.ngsild.temporal import Aggregation, TemporalEntity, TimeFilter
 from thudo.ngsild.typeexpr import TypeAll, TypeAny, TypeExpr, TypeName
 from thudo.ngsild.validate import normalize_datetime
-from thudo.store.history import TIME_COLUMN, instance_id_row, instance_uri
+from thudo.store.history import TIME_COLUMN, instance_id_row, instance_uri, shape_aggregates
 from thudo.store.sqlite import rollups
 
 __all__ = [
@@ -401,7 +400,7 @@ def aggregate(
         return {}
     period = rollups.covers(aggr, time, origin)
     if period is not None:
-        return _shape(
+        return shape_aggregates(
             rollups.aggregate(conn, tid, entity_id, attrs, time, aggr, origin, period),
             origin,
             aggr,
@@ -453,87 +452,4 @@ def aggregate(
             ).fetchone()
             kinds[key] = found[0] if found else None
     rows = [(*row[:-1], kinds[(row[0], row[1])]) for row in rows]
-    return _shape(rows, origin, aggr, time)
-
-
-# Where each aggregation method is in a row of (attr, datasetId, bucket, count, distinct,
-# sum, avg, min, max, sumsq, type); stddev is computed from count, sum and sumsq.
-_COLUMNS = {
-    "totalCount": 3,
-    "distinctCount": 4,
-    "sum": 5,
-    "avg": 6,
-    "min": 7,
-    "max": 8,
-    "sumsq": 9,
-}
-
-
-def _shape(
-    rows: list[Any], origin: str, aggr: Aggregation, time: TimeFilter
-) -> dict[str, list[dict[str, Any]]]:
-    """aggregatedValues from rows of (attr, datasetId, bucket, count, distinct, sum, avg,
-    min, max, sumsq, type). A year of hourly periods is 8,760 rows: this loop is kept lean."""
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    period = _Periods(origin, aggr.period_s, time)
-    methods = aggr.methods
-    current: tuple[str, str] | None = None
-    targets: list[tuple[str, list[Any]]] = []
-    for row in rows:
-        if (row[0], row[1]) != current:
-            attr, ds = current = (row[0], row[1])
-            group = out.setdefault(attr, {}).setdefault(ds, {"type": row[10] or "Property"})
-            if ds:
-                group["datasetId"] = ds
-            targets = [(method, group.setdefault(method, [])) for method in methods]
-        start, end = period.of_bucket(row[11]) if len(row) > 11 else period(row[2])
-        for method, target in targets:
-            if method == "stddev":
-                value = stddev(row[3], row[5] or 0.0, row[9] or 0.0) if row[5] is not None else None
-            else:
-                value = row[_COLUMNS[method]]
-            target.append([value, start, end])
-    return {attr: list(groups.values()) for attr, groups in out.items()}
-
-
-class _Periods:
-    """(start, end) of period ``index`` counted from ``origin`` (the whole range when there
-    is no period duration); the origin is parsed once, and each bound formatted once."""
-
-    def __init__(self, origin: str, period_s: float | None, time: TimeFilter) -> None:
-        start = datetime.fromisoformat(origin.replace("Z", "+00:00"))
-        self._start = start.astimezone(UTC).replace(tzinfo=None)
-        self._period_s = period_s
-        self._end = time.bounds()[1] or origin
-        self._texts: dict[int, str] = {}
-
-    def __call__(self, index: int) -> tuple[str, str]:
-        if self._period_s is None:
-            end = datetime.fromisoformat(self._end.replace("Z", "+00:00"))
-            return _fmt(self._start), _fmt(end)
-        return self._bound(index), self._bound(index + 1)
-
-    def of_bucket(self, bucket: str) -> tuple[str, str]:
-        """The bounds of the period that starts at a rollup bucket (whole seconds, UTC)."""
-        assert self._period_s is not None
-        end = datetime.fromisoformat(bucket[:19]) + timedelta(seconds=self._period_s)
-        return bucket[:19] + "Z", end.isoformat() + "Z"
-
-    def _bound(self, index: int) -> str:
-        text = self._texts.get(index)
-        if text is None:
-            assert self._period_s is not None
-            moment = self._start + timedelta(seconds=self._period_s * index)
-            text = self._texts[index] = _fmt(moment)
-        return text
-
-
-def _fmt(stamp: Any) -> str:
-    # isoformat, not strftime: several times faster, and a year of hourly periods has
-    # 8,760 bounds to write.
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(UTC).replace(tzinfo=None)
-    text: str = stamp.isoformat()
-    if stamp.microsecond:
-        text = text.rstrip("0")
-    return text + "Z"
+    return shape_aggregates(rows, origin, aggr, time)
