@@ -30,19 +30,13 @@ from thudo.api.app import ThudoApp
 from thudo.config import Settings, load_settings
 from thudo.errors import SettingsError
 from thudo.simulate.client import SimulateError
-from thudo.simulate.clock import parse_duration, parse_instant
+from thudo.simulate.clock import parse_instant
+from thudo.simulate.command import duration_arg
 from thudo.simulate.simulator import Simulator, SimulatorOptions
 
 __all__ = ["add_arguments", "run_demo"]
 
 _CLIENT_ID = "thudo-demo"  # fixed: after a crash the broker hands the session back
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,10 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--mqtt-url", default="mqtt://127.0.0.1:1883", help="broker (default %(default)s)")
     add("--seed", type=int, default=1, help="the fleet and its values follow from it")
     add("--speed", type=float, default=180.0, help="simulated seconds per second (180)")
-    add("--interval", type=_duration, default=120.0, help="report interval, simulated (2m)")
-    add("--backfill", type=_duration, default=86400.0, help="history to write first (1d)")
-    add("--storm-at", type=_duration, default=600.0, help="storm after the start (10m)")
-    add("--duration", type=_duration, help="stop after this many real seconds")
+    add("--interval", type=duration_arg, default=120.0, help="report interval, simulated (2m)")
+    add("--backfill", type=duration_arg, default=86400.0, help="history to write first (1d)")
+    add("--storm-at", type=duration_arg, default=600.0, help="storm after the start (10m)")
+    add("--duration", type=duration_arg, help="stop after this many real seconds")
 
 
 class _Server(uvicorn.Server):

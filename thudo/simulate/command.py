@@ -15,10 +15,11 @@ from thudo.simulate.client import SimulateError
 from thudo.simulate.clock import format_instant, parse_duration, parse_instant
 from thudo.simulate.simulator import Simulator, SimulatorOptions
 
-__all__ = ["add_arguments", "options_from", "run_simulate"]
+__all__ = ["add_arguments", "duration_arg", "options_from", "run_simulate"]
 
 
-def _duration(text: str) -> float:
+def duration_arg(text: str) -> float:
+    """An argparse type: a duration such as ``90m``, ``6h`` or ``365d``, in seconds."""
     try:
         return parse_duration(text)
     except ValueError as exc:
@@ -44,14 +45,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--weather", type=int, default=3, help="weather stations (default 3, at most 5)")
     add("--traffic", type=int, default=10, help="traffic counters (default 10, at most 12)")
     add("--speed", type=float, default=1.0, help="simulated seconds per real second")
-    add("--interval", type=_duration, default=60.0, help="report interval, simulated (60)")
+    add("--interval", type=duration_arg, default=60.0, help="report interval, simulated (60)")
     add("--start", type=_instant, help="ISO datetime the live clock starts at")
-    add("--backfill", type=_duration, default=0.0, help="history before the start, e.g. 365d")
-    add("--backfill-interval", type=_duration, default=3600.0, help="its step (default 1h)")
-    add("--storm-at", type=_duration, help="an 80 mm / 2 h storm this long after the start")
+    add("--backfill", type=duration_arg, default=0.0, help="history before the start, e.g. 365d")
+    add("--backfill-interval", type=duration_arg, default=3600.0, help="its step (default 1h)")
+    add("--storm-at", type=duration_arg, help="an 80 mm / 2 h storm this long after the start")
     add("--no-faults", action="store_true", help="perfect sensors: no gaps, spikes or stuck values")
     add("--apikey-prefix", help="apikeys <prefix>-aq, ... (default thudo, or thudo-<tenant>)")
-    add("--duration", type=_duration, help="real seconds to run live, then stop (default: forever)")
+    add(
+        "--duration",
+        type=duration_arg,
+        help="real seconds to run live, then stop (default: forever)",
+    )
 
 
 def options_from(args: argparse.Namespace) -> SimulatorOptions:
