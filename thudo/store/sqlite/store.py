@@ -7,7 +7,6 @@ import asyncio
 import functools
 import logging
 import sqlite3
-import struct
 import sys
 import threading
 import time
@@ -17,8 +16,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-import shapely
-from shapely.geometry import shape
 
 from thudo.config import Settings
 from thudo.errors import (
@@ -34,7 +31,7 @@ from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.temporal import Aggregation, TemporalEntity, cut_to_range
 from thudo.ngsild.temporal import TimeFilter as TemporalTime
 from thudo.ngsild.validate import now_iso
-from thudo.ngsild.values import K_ATTR, geo_values, index_rows
+from thudo.ngsild.values import K_ATTR, index_rows
 from thudo.store.base import (
     DELETE,
     UNCHANGED,
@@ -57,6 +54,7 @@ from thudo.store.sqlite.connection import FunctionFailure, open_connection
 from thudo.store.sqlite.filters import compile_order, compile_selection
 from thudo.store.sqlite.outbox import insert_outbound
 from thudo.store.sqlite.paths import PathIds
+from thudo.store.sqlite.rows import Rows, delete_entity_rows, insert_entity, update_entity
 from thudo.store.sqlite.schema import migrate
 from thudo.store.sqlite.writer import Writer
 
@@ -64,8 +62,6 @@ __all__ = ["SqliteStore"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-_INSERT_ATTR = "INSERT INTO attrs (tenant, pid, root, kind, val, eid) VALUES (?, ?, ?, ?, ?, ?)"
 
 
 class SqliteStore(Store):
@@ -203,7 +199,7 @@ class SqliteStore(Store):
         self, tenant: str, changes: list[tuple[str, Change]], conn: sqlite3.Connection
     ) -> list[Any]:
         out: list[Any] = []
-        rows = _Rows()
+        rows = Rows()
         seen: set[str] = set()
         for entity_id, fn in changes:
             if entity_id in seen:
@@ -225,10 +221,10 @@ class SqliteStore(Store):
         fn: Change,
         conn: sqlite3.Connection,
         history: bool = True,
-        rows: _Rows | None = None,
+        rows: Rows | None = None,
     ) -> Any:
         own = rows is None
-        buf = rows if rows is not None else _Rows()
+        buf = rows if rows is not None else Rows()
         known = self._tenant_if_any(conn, tenant)
         row = None
         if known is not None:
@@ -247,14 +243,14 @@ class SqliteStore(Store):
         tid = known if known is not None else self._tenant_for_write(conn, tenant)
         if new is DELETE:
             if row is not None:
-                _delete_rows(conn, row[0])
+                delete_entity_rows(conn, row[0])
         else:
             assert isinstance(new, dict)
             if row is None:
-                eid = _insert(conn, tid, new, buf)
+                eid = insert_entity(conn, tid, new, buf)
                 buf.attrs.extend(self._attr_params(conn, tid, eid, new))
             else:
-                changed = _update(conn, tid, row[0], before, new, buf, self._paths)
+                changed = update_entity(conn, tid, row[0], before, new, buf, self._paths)
                 if changed:
                     part = {"attrs": {a: new["attrs"][a] for a in changed}}
                     buf.attrs.extend(self._attr_params(conn, tid, row[0], part))
@@ -709,7 +705,7 @@ class SqliteStore(Store):
                 "SELECT eid FROM entities WHERE tenant = ? AND id = ?", (tid, entity_id)
             ).fetchone()
             if row is not None:
-                _delete_rows(conn, row[0])
+                delete_entity_rows(conn, row[0])
             return temporal.delete_history(conn, tid, entity_id) or row is not None
 
         deleted: bool = await self._writer.submit(job)
@@ -759,117 +755,3 @@ def _guard(fn: Any, *args: Any) -> Any:
             raise reported from None
         log.error("SQLite read failed: %s", exc)
         raise ServiceUnavailable("the database could not answer the query; retry later") from exc
-
-
-class _Rows:
-    """Index and history rows gathered over the changes of one job, inserted together:
-    one executemany per table instead of several per entity."""
-
-    __slots__ = ("attrs", "history", "scopes", "types")
-
-    def __init__(self) -> None:
-        self.attrs: list[tuple[Any, ...]] = []
-        self.types: list[tuple[Any, ...]] = []
-        self.scopes: list[tuple[Any, ...]] = []
-        self.history: list[tuple[Any, ...]] = []
-
-    def flush(self, conn: sqlite3.Connection) -> None:
-        """Insert what was gathered."""
-        if self.types:
-            conn.executemany("INSERT INTO etypes (tenant, type, eid) VALUES (?, ?, ?)", self.types)
-        if self.scopes:
-            conn.executemany(
-                "INSERT INTO escopes (tenant, scope, eid) VALUES (?, ?, ?)", self.scopes
-            )
-        if self.attrs:
-            conn.executemany(_INSERT_ATTR, self.attrs)
-        temporal.insert_rows(conn, self.history)
-        self.attrs, self.types, self.scopes, self.history = [], [], [], []
-
-
-def _insert(conn: sqlite3.Connection, tid: int, entity: Entity, rows: _Rows) -> int:
-    cur = conn.execute(
-        "INSERT INTO entities (tenant, id, created_at, modified_at, doc) VALUES (?, ?, ?, ?, ?)",
-        (tid, entity["id"], entity["createdAt"], entity["modifiedAt"], orjson.dumps(entity)),
-    )
-    eid = cur.lastrowid
-    assert eid is not None
-    _insert_types(tid, eid, entity, rows)
-    _insert_geo(conn, tid, eid, entity)
-    return eid
-
-
-def _insert_types(tid: int, eid: int, entity: Entity, rows: _Rows) -> None:
-    rows.types.extend((tid, t, eid) for t in entity["type"])
-    rows.scopes.extend((tid, s, eid) for s in entity.get("scope") or ())
-
-
-def _wkb_and_bounds(geojson: dict[str, Any]) -> tuple[bytes, tuple[float, ...]]:
-    coords = geojson.get("coordinates")
-    if geojson.get("type") == "Point" and isinstance(coords, list) and len(coords) == 2:
-        # Points are most geometries; packing them directly skips shapely on the write path.
-        x, y = float(coords[0]), float(coords[1])
-        return struct.pack("<BIdd", 1, 1, x, y), (x, y, x, y)
-    geom = shape(geojson)
-    return shapely.to_wkb(geom), tuple(geom.bounds)
-
-
-def _insert_geo(conn: sqlite3.Connection, tid: int, eid: int, entity: Entity) -> None:
-    for path, geojson in geo_values(entity):
-        wkb, bounds = _wkb_and_bounds(geojson)
-        cur = conn.execute(
-            "INSERT INTO geo (tenant, path, eid, wkb) VALUES (?, ?, ?, ?)",
-            (tid, path, eid, wkb),
-        )
-        minx, miny, maxx, maxy = bounds
-        conn.execute(
-            "INSERT INTO geo_rtree (gid, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)",
-            (cur.lastrowid, minx, maxx, miny, maxy),
-        )
-
-
-def _delete_geo(conn: sqlite3.Connection, eid: int) -> None:
-    conn.execute("DELETE FROM geo_rtree WHERE gid IN (SELECT gid FROM geo WHERE eid = ?)", (eid,))
-    conn.execute("DELETE FROM geo WHERE eid = ?", (eid,))
-
-
-def _delete_rows(conn: sqlite3.Connection, eid: int) -> None:
-    conn.execute("DELETE FROM entities WHERE eid = ?", (eid,))
-    conn.execute("DELETE FROM etypes WHERE eid = ?", (eid,))
-    conn.execute("DELETE FROM escopes WHERE eid = ?", (eid,))
-    conn.execute("DELETE FROM attrs WHERE eid = ?", (eid,))
-    _delete_geo(conn, eid)
-
-
-def _update(
-    conn: sqlite3.Connection,
-    tid: int,
-    eid: int,
-    old: Entity | None,
-    new: Entity,
-    rows: _Rows,
-    paths: PathIds,
-) -> list[str]:
-    """Update an entity's row and indexes; returns the attributes whose index rows the
-    caller must write anew."""
-    conn.execute(
-        "UPDATE entities SET modified_at = ?, doc = ? WHERE eid = ?",
-        (new["modifiedAt"], orjson.dumps(new), eid),
-    )
-    if old is None or old["type"] != new["type"] or old.get("scope") != new.get("scope"):
-        conn.execute("DELETE FROM etypes WHERE eid = ?", (eid,))
-        conn.execute("DELETE FROM escopes WHERE eid = ?", (eid,))
-        _insert_types(tid, eid, new, rows)
-    if old is None or geo_values(old) != geo_values(new):
-        _delete_geo(conn, eid)
-        _insert_geo(conn, tid, eid, new)
-    old_attrs = old["attrs"] if old is not None else {}
-    new_attrs = new["attrs"]
-    changed = [a for a in new_attrs if old_attrs.get(a) != new_attrs[a]]
-    gone = [a for a in old_attrs if a not in new_attrs]
-    # Only the index rows of the attributes that changed are rewritten.
-    conn.executemany(
-        "DELETE FROM attrs WHERE eid = ? AND root = ?",
-        [(eid, paths.for_write(conn, a)) for a in (*changed, *gone)],
-    )
-    return changed
