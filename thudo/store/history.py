@@ -1,13 +1,14 @@
 """Backend-neutral pieces of the history store: instance rows and ids, rollup periods, and
 the shaping of aggregation rows into ``aggregatedValues`` (clause 4.5.19).
 
-The PostgreSQL backend uses these; the SQLite backend keeps equivalent private copies in
-``thudo/store/sqlite/temporal.py`` and ``rollups.py`` (same rules, same output).
+Both backends use these, so that they follow the same rules and give the same output.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import operator
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,10 @@ __all__ = [
     "instance_uri",
     "instance_values",
     "numeric",
+    "period_columns",
+    "period_end",
     "shape_aggregates",
+    "shape_periods",
     "shift",
 ]
 
@@ -138,9 +142,7 @@ def shape_aggregates(
     for row in rows:
         if (row[0], row[1]) != current:
             attr, ds = current = (row[0], row[1])
-            group = out.setdefault(attr, {}).setdefault(ds, {"type": row[10] or "Property"})
-            if ds:
-                group["datasetId"] = ds
+            group = _group(out, attr, ds, row[10])
             targets = [(method, group.setdefault(method, [])) for method in aggr.methods]
         start, end = period.of_bucket(row[11]) if len(row) > 11 else period(row[2])
         for method, target in targets:
@@ -150,6 +152,114 @@ def shape_aggregates(
                 value = row[_COLUMNS[method]]
             target.append([value, start, end])
     return {attr: list(groups.values()) for attr, groups in out.items()}
+
+
+# Each method over one rollup row's columns, in SQL both backends run; stddev is finished
+# in Python from its three columns (SQLite may be built without sqrt()).
+_PERIOD_SQL = {
+    "totalCount": "n",
+    "sum": "total",
+    "avg": "total / n",
+    "min": "lo",
+    "max": "hi",
+    "sumsq": "sumsq",
+    "stddev": "n, total, sumsq",
+}
+
+
+def period_columns(methods: Sequence[str]) -> str:
+    """The select list for ``shape_periods``' rows, after the bucket: each method's value
+    and nothing else, as every column read costs per row (16,667 hours in two years)."""
+    return ", ".join(_PERIOD_SQL[m] for m in methods)
+
+
+def shape_periods(
+    groups: Iterable[tuple[str, str, Sequence[Sequence[Any]]]],
+    aggr: Aggregation,
+    period_s: int,
+) -> dict[str, list[dict[str, Any]]]:
+    """aggregatedValues when each period is one rollup row: per (attr, datasetId) group,
+    rows of (bucket start text, *``period_columns``), in bucket order."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    bounds = _HourBounds() if period_s == 3600 else None
+    for attr, ds, rows in groups:
+        group = _group(out, attr, ds, None)
+        values = _period_values(aggr.methods)
+        pairs = [
+            (value, group.setdefault(m, [])) for m, value in zip(aggr.methods, values, strict=True)
+        ]
+        for row in rows:
+            bucket = row[0]
+            if bounds is not None:
+                start, end = bounds(bucket)
+            else:
+                start, end = bucket[:19] + "Z", period_end(bucket, period_s)
+            for value, target in pairs:
+                target.append([value(row), start, end])
+    return {attr: list(groups.values()) for attr, groups in out.items()}
+
+
+def _period_values(methods: Sequence[str]) -> list[Callable[[Sequence[Any]], Any]]:
+    """Per method, a function from a row of (bucket, *period_columns) to its value."""
+    values: list[Callable[[Sequence[Any]], Any]] = []
+    at = 1
+    for method in methods:
+        if method == "stddev":
+            values.append(functools.partial(_stddev_at, at))
+            at += 3
+        else:
+            values.append(operator.itemgetter(at))
+            at += 1
+    return values
+
+
+def _stddev_at(at: int, row: Sequence[Any]) -> float:
+    return stddev(row[at], row[at + 1], row[at + 2])
+
+
+class _HourBounds:
+    """(start, end) texts of an hourly bucket. A day's 24 starts are made once and each
+    hour's end is the next hour's start (the same string), so a row costs two slices and
+    two look-ups instead of date arithmetic and formatting."""
+
+    def __init__(self) -> None:
+        self._day = ""
+        self._texts: list[str] = []
+
+    def __call__(self, bucket: str) -> tuple[str, str]:
+        day = bucket[:11]
+        if day != self._day:
+            self._day = day
+            following = period_end(day + "00:00:00", 86400)
+            self._texts = [f"{day}{h:02d}:00:00Z" for h in range(24)] + [following]
+        hour = _HOURS[bucket[11:13]]
+        return self._texts[hour], self._texts[hour + 1]
+
+
+_HOURS = {f"{h:02d}": h for h in range(24)}
+
+
+def _group(
+    out: dict[str, dict[str, dict[str, Any]]], attr: str, ds: str, kind: str | None
+) -> dict[str, Any]:
+    group = out.setdefault(attr, {}).setdefault(ds, {"type": kind or "Property"})
+    if ds:
+        group["datasetId"] = ds
+    return group
+
+
+# "HH" -> the next hour's "HH", for the end of an hourly bucket without date arithmetic.
+_NEXT_HOUR = {f"{h:02d}": f"{h + 1:02d}" for h in range(23)}
+
+
+def period_end(bucket: str, seconds: float) -> str:
+    """The end (UTC, whole seconds, "Z") of the period that starts at a rollup bucket."""
+    if seconds == 3600:
+        following = _NEXT_HOUR.get(bucket[11:13])
+        if following is not None:
+            return f"{bucket[:11]}{following}{bucket[13:19]}Z"
+    end = datetime.fromisoformat(bucket[:19]) + timedelta(seconds=seconds)
+    return end.isoformat() + "Z"
 
 
 class _Periods:
@@ -172,8 +282,7 @@ class _Periods:
     def of_bucket(self, bucket: str) -> tuple[str, str]:
         """The bounds of the period that starts at a rollup bucket (whole seconds, UTC)."""
         assert self._period_s is not None
-        end = datetime.fromisoformat(bucket[:19]) + timedelta(seconds=self._period_s)
-        return bucket[:19] + "Z", end.isoformat() + "Z"
+        return bucket[:19] + "Z", period_end(bucket, self._period_s)
 
     def _bound(self, index: int) -> str:
         text = self._texts.get(index)

@@ -11,12 +11,21 @@ Rollups outlive raw instances removed by the retention setting.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from thudo.ngsild.temporal import Aggregation, TimeFilter
-from thudo.store.history import PERIODS, ROLLUP_METHODS, bucket_of
+from thudo.store.history import (
+    PERIODS,
+    ROLLUP_METHODS,
+    bucket_of,
+    covers,
+    period_columns,
+    shape_aggregates,
+    shape_periods,
+    shift,
+)
 
 __all__ = ["ROLLUP_METHODS", "add_rows", "aggregate", "covers", "refresh", "remove"]
 
@@ -62,7 +71,7 @@ def refresh(
     """Recompute the buckets holding these times from the instances (after a change)."""
     for period, seconds in _PERIODS:
         for bucket in {bucket_of(o, period) for o in observed}:
-            end = _shift(bucket, seconds)
+            end = shift(bucket, seconds)
             conn.execute(
                 "DELETE FROM trollups WHERE tenant = ? AND entity_id = ? AND attr = ?"
                 " AND period = ? AND bucket = ?",
@@ -79,37 +88,6 @@ def refresh(
             )
 
 
-def _parse(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-
-
-def _shift(stamp: str, seconds: float) -> str:
-    from datetime import timedelta
-
-    shifted = _parse(stamp) + timedelta(seconds=seconds)
-    return shifted.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _aligned(stamp: str | None, seconds: int) -> bool:
-    if stamp is None:
-        return True
-    moment = _parse(stamp)
-    return moment.timestamp() % seconds == 0
-
-
-def covers(aggr: Aggregation, time: TimeFilter, origin: str) -> str | None:
-    """The rollup period that can answer this aggregation exactly, if any."""
-    if time.timeproperty != "observedAt" or not set(aggr.methods) <= ROLLUP_METHODS:
-        return None
-    start, end = time.bounds()
-    for period, seconds in _PERIODS:
-        if aggr.period_s is None or aggr.period_s % seconds:
-            continue
-        if _aligned(origin, seconds) and _aligned(start, seconds) and _aligned(end, seconds):
-            return period
-    return None
-
-
 def aggregate(
     conn: sqlite3.Connection,
     tid: int,
@@ -119,33 +97,80 @@ def aggregate(
     aggr: Aggregation,
     origin: str,
     period: str,
+) -> dict[str, list[dict[str, Any]]]:
+    """aggregatedValues from the rollups of ``period`` (which ``covers`` chose)."""
+    seconds = dict(_PERIODS)[period]
+    if aggr.period_s == seconds:
+        return shape_periods(
+            _periods(conn, tid, entity_id, attrs, time, aggr, period), aggr, seconds
+        )
+    return shape_aggregates(
+        _grouped(conn, tid, entity_id, attrs, time, aggr, origin, period), origin, aggr, time
+    )
+
+
+def _periods(
+    conn: sqlite3.Connection,
+    tid: int,
+    entity_id: str,
+    attrs: Sequence[str] | None,
+    time: TimeFilter,
+    aggr: Aggregation,
+    period: str,
+) -> Iterator[tuple[str, str, list[Any]]]:
+    """One rollup row per asked period: per (attr, datasetId), the rows in key order with
+    only the columns the methods need. Reading the group's rows by the whole key prefix
+    keeps the bucket range an index range whatever the statistics say, and a column not
+    read is a Python object not made (two years of hours is 16,667 rows)."""
+    sql = (
+        "SELECT DISTINCT attr, dataset_id FROM trollups"
+        " WHERE tenant = ? AND entity_id = ? AND period = ?"
+    )
+    params: list[Any] = [tid, entity_id, period]
+    if attrs is not None:
+        sql += f" AND attr IN ({','.join('?' * len(attrs))})"
+        params.extend(attrs)
+    rows_sql = (
+        f"SELECT bucket, {period_columns(aggr.methods)} FROM trollups"
+        " WHERE tenant = ? AND entity_id = ? AND attr = ? AND dataset_id = ? AND period = ?"
+    )
+    start, end = time.bounds()
+    bounds: list[Any] = []
+    if start is not None:
+        rows_sql += " AND bucket >= ?"
+        bounds.append(start)
+    if end is not None:
+        rows_sql += " AND bucket < ?"
+        bounds.append(end)
+    rows_sql += " ORDER BY bucket"
+    for attr, ds in conn.execute(sql + " ORDER BY attr, dataset_id", params).fetchall():
+        rows = conn.execute(rows_sql, (tid, entity_id, attr, ds, period, *bounds)).fetchall()
+        if rows:
+            yield attr, ds, rows
+
+
+def _grouped(
+    conn: sqlite3.Connection,
+    tid: int,
+    entity_id: str,
+    attrs: Sequence[str] | None,
+    time: TimeFilter,
+    aggr: Aggregation,
+    origin: str,
+    period: str,
 ) -> list[tuple[Any, ...]]:
-    """Rows shaped like the raw aggregation's: attr, datasetId, bucket index, counts;
-    when each row is one period, no index but the bucket (its start) at the end."""
+    """Several rollup rows per asked period, summed in SQL: rows shaped like the raw
+    aggregation's (attr, datasetId, bucket index, counts)."""
     start, end = time.bounds()
     # The origin as epoch seconds from here: in SQL it would be converted on every row.
     index = "CAST((CAST(strftime('%s', bucket) AS INTEGER) - ?) / ? AS INTEGER)"
-    if aggr.period_s == dict(_PERIODS)[period]:
-        # One rollup row per asked period: read them in key order, nothing to group.
-        # No index either: the caller takes each period's bounds from the bucket text
-        # (SQLite's strftime() costs several microseconds a row, and a year of hours is
-        # 8,760 rows).
-        sql = (
-            "SELECT attr, dataset_id, NULL, n, NULL, total, total / n, lo, hi, sumsq,"
-            " 'Property', bucket"
-            " FROM trollups WHERE tenant = ? AND entity_id = ? AND period = ?"
-        )
-        grouped = False
-    else:
-        sql = (
-            f"SELECT attr, dataset_id, {index} AS b, sum(n), NULL,"
-            " sum(total), sum(total) / sum(n), min(lo), max(hi), sum(sumsq), 'Property'"
-            " FROM trollups WHERE tenant = ? AND entity_id = ? AND period = ?"
-        )
-        grouped = True
-    params: list[Any] = [tid, entity_id, period]
-    if grouped:
-        params[:0] = [int(_parse(origin).timestamp()), aggr.period_s]
+    sql = (
+        f"SELECT attr, dataset_id, {index} AS b, sum(n), NULL,"
+        " sum(total), sum(total) / sum(n), min(lo), max(hi), sum(sumsq), NULL"
+        " FROM trollups WHERE tenant = ? AND entity_id = ? AND period = ?"
+    )
+    origin_s = int(datetime.fromisoformat(origin.replace("Z", "+00:00")).timestamp())
+    params: list[Any] = [origin_s, aggr.period_s, tid, entity_id, period]
     if start is not None:
         # "+bucket": not an index constraint. With statistics taken while the table was
         # small, SQLite otherwise skip-scanned every entity's rollups on (period, bucket)
@@ -158,8 +183,5 @@ def aggregate(
     if attrs is not None:
         sql += f" AND attr IN ({','.join('?' * len(attrs))})"
         params.extend(attrs)
-    if grouped:
-        sql += " GROUP BY attr, dataset_id, b ORDER BY attr, dataset_id, b"
-    else:
-        sql += " ORDER BY attr, dataset_id, bucket"
+    sql += " GROUP BY attr, dataset_id, b ORDER BY attr, dataset_id, b"
     return conn.execute(sql, params).fetchall()

@@ -400,12 +400,7 @@ def aggregate(
         return {}
     period = rollups.covers(aggr, time, origin)
     if period is not None:
-        return shape_aggregates(
-            rollups.aggregate(conn, tid, entity_id, attrs, time, aggr, origin, period),
-            origin,
-            aggr,
-            time,
-        )
+        return rollups.aggregate(conn, tid, entity_id, attrs, time, aggr, origin, period)
     # Whole seconds: julianday() arithmetic would put boundary instances a period early.
     epoch = f"(CAST(strftime('%s', {column}) AS INTEGER) - CAST(strftime('%s', ?) AS INTEGER))"
     bucket = f"CAST({epoch} / ? AS INTEGER)" if aggr.period_s else "0"
