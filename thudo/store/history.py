@@ -181,22 +181,38 @@ def shape_periods(
     """aggregatedValues when each period is one rollup row: per (attr, datasetId) group,
     rows of (bucket start text, *``period_columns``), in bucket order."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    bounds = _HourBounds() if period_s == 3600 else None
     for attr, ds, rows in groups:
         group = _group(out, attr, ds, None)
         values = _period_values(aggr.methods)
         pairs = [
             (value, group.setdefault(m, [])) for m, value in zip(aggr.methods, values, strict=True)
         ]
+        if period_s == 3600:
+            _add_hours(rows, pairs)
+            continue
         for row in rows:
-            bucket = row[0]
-            if bounds is not None:
-                start, end = bounds(bucket)
-            else:
-                start, end = bucket[:19] + "Z", period_end(bucket, period_s)
+            start, end = row[0][:19] + "Z", period_end(row[0], period_s)
             for value, target in pairs:
                 target.append([value(row), start, end])
     return {attr: list(groups.values()) for attr, groups in out.items()}
+
+
+def _add_hours(rows: Sequence[Sequence[Any]], pairs: list[tuple[Any, list[Any]]]) -> None:
+    """[value, start, end] of hourly rows. A day's 25 bounds are written once, and an
+    hour's end is the next hour's start (the same string): a row costs two slices and a
+    few look-ups instead of date arithmetic and formatting (this loop runs 16,667 times
+    for two years of hours, so it is written out in one function)."""
+    day, texts, hours = "", [], _HOURS
+    for row in rows:
+        bucket = row[0]
+        if bucket[:11] != day:
+            day = bucket[:11]
+            texts = [f"{day}{h:02d}:00:00Z" for h in range(24)]
+            texts.append(period_end(day + "00:00:00", 86400))
+        hour = hours[bucket[11:13]]
+        start, end = texts[hour], texts[hour + 1]
+        for value, target in pairs:
+            target.append([value(row), start, end])
 
 
 def _period_values(methods: Sequence[str]) -> list[Callable[[Sequence[Any]], Any]]:
@@ -215,25 +231,6 @@ def _period_values(methods: Sequence[str]) -> list[Callable[[Sequence[Any]], Any
 
 def _stddev_at(at: int, row: Sequence[Any]) -> float:
     return stddev(row[at], row[at + 1], row[at + 2])
-
-
-class _HourBounds:
-    """(start, end) texts of an hourly bucket. A day's 24 starts are made once and each
-    hour's end is the next hour's start (the same string), so a row costs two slices and
-    two look-ups instead of date arithmetic and formatting."""
-
-    def __init__(self) -> None:
-        self._day = ""
-        self._texts: list[str] = []
-
-    def __call__(self, bucket: str) -> tuple[str, str]:
-        day = bucket[:11]
-        if day != self._day:
-            self._day = day
-            following = period_end(day + "00:00:00", 86400)
-            self._texts = [f"{day}{h:02d}:00:00Z" for h in range(24)] + [following]
-        hour = _HOURS[bucket[11:13]]
-        return self._texts[hour], self._texts[hour + 1]
 
 
 _HOURS = {f"{h:02d}": h for h in range(24)}
