@@ -19,8 +19,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "Migration",
     "applied_versions",
+    "drop_partition",
     "ensure_partitions",
     "migrate",
+    "old_partitions",
 ]
 
 log = logging.getLogger(__name__)
@@ -258,3 +260,26 @@ async def ensure_partitions(
         except Exception as exc:
             log.warning("partition of tinstances for %s not created: %s", low, exc)
         year, month = (year + (month == 12), month % 12 + 1)
+
+
+async def old_partitions(conn: AsyncConnection[tuple[object, ...]], before: str) -> list[str]:
+    """The monthly partitions of tinstances whose every row is older than ``before``
+    (their month ends on or before it), oldest first."""
+    cur = await conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'tinstances'::regclass"
+        " AND c.relname ~ '^tinstances_[0-9]{4}_[0-9]{2}$' ORDER BY c.relname"
+    )
+    names = [str(row[0]) for row in await cur.fetchall()]
+    return [n for n in names if _month(int(n[11:15]), int(n[16:18]))[1] <= before]
+
+
+async def drop_partition(conn: AsyncConnection[tuple[object, ...]], name: str) -> int:
+    """Drop one monthly partition of tinstances (in the caller's transaction); returns
+    the rows it held. Waits at most 5 s for the lock, so that retention never stalls
+    writes: a partition not dropped now is dropped by the next run."""
+    await conn.execute("SET LOCAL lock_timeout = '5s'")
+    cur = await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(ident(name)))
+    row = await cur.fetchone()
+    await conn.execute(sql.SQL("DROP TABLE {}").format(ident(name)))
+    return int(row[0]) if row else 0  # type: ignore[call-overload]
