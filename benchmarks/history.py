@@ -2,9 +2,10 @@
 
     python benchmarks/history.py              # 10k, 100k, 1M instances and 100 entities x 30 days
     python benchmarks/history.py --quick      # 10k, 100k and 100 entities x 12 hours
+    python benchmarks/history.py --backend postgres   # the same on a new PostgreSQL database
     python benchmarks/history.py --help
 
-One fresh ``thudo serve`` (own SQLite file) is loaded through the temporal API: a
+One fresh ``thudo serve`` (own SQLite file, or own PostgreSQL database) is loaded through the temporal API: a
 ``POST /temporal/entities`` with the first batch of instances, then
 ``POST /temporal/entities/{id}/attrs`` with the rest, 10,000 instances of ``pm25`` per
 request, one instance a minute. The data sets are one entity each with 10,000, 100,000 and
@@ -16,8 +17,8 @@ whole range: once with hour-aligned ``timeAt``/``endTimeAt`` (answered from the 
 rollups) and once shifted by 30 minutes (computed from the raw instances). Each is timed
 sequentially and with concurrent clients, and its answer checked against averages computed
 here from the generated values. Baselines measured in the same run: the equivalent SQL
-(``GROUP BY`` hour over ``tinstances``, and over ``trollups``) on a read-only connection to
-the same file, and a bare uvicorn app serving the very bytes thudo answered.
+(``GROUP BY`` hour over ``tinstances``, and over ``trollups``) on a connection of its own to
+the same database, and a bare uvicorn app serving the very bytes thudo answered.
 """
 
 from __future__ import annotations
@@ -45,7 +46,14 @@ from latency import summary_ms
 from payloads import ENTITY_TYPE
 from profiling import Spy, summarize
 from report import machine
-from servers import CpuClock, Server, free_port, start_thudo
+from servers import (
+    CpuClock,
+    Server,
+    free_port,
+    postgres_database_mb,
+    postgres_url,
+    start_thudo,
+)
 
 HERE = Path(__file__).resolve().parent
 _API = "/ngsi-ld/v1/temporal/entities"
@@ -112,6 +120,7 @@ class Options:
     clients: int
     concurrent_s: float
     profile: bool
+    backend: str
     out: Path
     stamp: str
 
@@ -356,6 +365,18 @@ _RAW_SQL = (
     " AND deleted_at IS NULL AND observed_at >= ? AND observed_at < ?"
     " GROUP BY entity_id, b ORDER BY entity_id, b"
 )
+# The same on PostgreSQL (the same columns and time texts; tenant 0 is the default).
+_PG_RAW_SQL = (
+    "SELECT entity_id, floor((extract(epoch FROM observed_at::timestamptz) - %s) / 3600) AS b,"
+    " avg(num) FROM tinstances WHERE tenant = 0 AND entity_id = ANY(%s) AND attr = %s"
+    " AND deleted_at IS NULL AND observed_at >= %s AND observed_at < %s"
+    " GROUP BY entity_id, b ORDER BY entity_id, b"
+)
+_PG_ROLLUP_SQL = (
+    "SELECT entity_id, bucket, sum(total) / sum(n) FROM trollups WHERE tenant = 0"
+    " AND entity_id = ANY(%s) AND attr = %s AND period = 'PT1H' AND bucket >= %s"
+    " AND bucket < %s GROUP BY entity_id, bucket ORDER BY entity_id, bucket"
+)
 _ROLLUP_SQL = (
     "SELECT entity_id, bucket, sum(total) / sum(n) FROM trollups WHERE tenant = 0"
     " AND entity_id IN ({ids}) AND attr = ? AND period = 'PT1H' AND bucket >= ? AND bucket < ?"
@@ -374,9 +395,12 @@ def _sql(q: Query, rollups: bool) -> tuple[str, list[Any]]:
     return _RAW_SQL.format(ids=marks), [origin, *ids, _ATTR_IRI, *window]
 
 
-def sql_baseline(db: str, q: Query, rollups: bool, opts: Options) -> dict[str, Any]:
-    """The SQL equivalent, timed on a read-only connection (rows fetched into Python)."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
+def sql_baseline(server: Server, q: Query, rollups: bool, opts: Options) -> dict[str, Any]:
+    """The SQL equivalent, timed on its own connection (rows fetched into Python): a
+    read-only one to the SQLite file, or a new one to the PostgreSQL database."""
+    if server.database is not None:
+        return _pg_baseline(postgres_url(server.database), q, rollups, opts)
+    conn = sqlite3.connect(f"file:{server.extra['database']}?mode=ro", uri=True)
     try:
         sql, params = _sql(q, rollups)
         rows = conn.execute(sql, params).fetchall()
@@ -384,6 +408,22 @@ def sql_baseline(db: str, q: Query, rollups: bool, opts: Options) -> dict[str, A
     finally:
         conn.close()
     return {"rows": len(rows), **summary_ms(took), "values": [r[2] for r in rows]}
+
+
+def _pg_baseline(url: str, q: Query, rollups: bool, opts: Options) -> dict[str, Any]:
+    import psycopg
+
+    s = q.series
+    ids = [s.entity_id(e) for e in range(s.entities)]
+    window = [_stored(q.begin), _stored(q.finish)]
+    if rollups:
+        sql, params = _PG_ROLLUP_SQL, [ids, _ATTR_IRI, *window]
+    else:
+        sql, params = _PG_RAW_SQL, [int(q.begin.timestamp()), ids, _ATTR_IRI, *window]
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(sql, params).fetchall()
+        took = _timed(lambda: conn.execute(sql, params).fetchall(), opts.reps, opts.budget_s)
+    return {"rows": len(rows), **summary_ms(took), "values": [float(r[2]) for r in rows]}
 
 
 def _start_fixed(body: bytes, workdir: Path) -> Server:
@@ -437,9 +477,8 @@ def measure(server: Server, q: Query, opts: Options) -> dict[str, Any]:
         cpu = clock.stop()
     answer = orjson.loads(body)
     conc = _concurrent(server.url, q, opts.clients, opts.concurrent_s)
-    db = server.extra["database"]
-    raw = sql_baseline(db, q, False, opts)
-    rolled = sql_baseline(db, q, True, opts) if not q.shift_min else None
+    raw = sql_baseline(server, q, False, opts)
+    rolled = sql_baseline(server, q, True, opts) if not q.shift_min else None
     fixed = fixed_baseline(body, q, opts, server.workdir)
     return {
         "query": q.key,
@@ -580,6 +619,13 @@ def _parse(argv: list[str] | None) -> Options:
         help="after the measurements, run the queries on the largest single entity again "
         "under py-spy (not counted)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="store of the thudo under test (postgres: a new database on "
+        "THUDO_BENCH_POSTGRES_URL, dropped afterwards)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results", help="results folder")
     args = parser.parse_args(argv)
     return Options(
@@ -591,6 +637,7 @@ def _parse(argv: list[str] | None) -> Options:
         clients=args.clients,
         concurrent_s=args.concurrent / (2 if args.quick else 1),
         profile=args.profile,
+        backend=args.backend,
         out=args.out,
         stamp=datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
     )
@@ -606,7 +653,10 @@ def _settings_env(opts: Options) -> dict[str, str]:
     return env
 
 
-def _db_mb(db: str) -> dict[str, float]:
+def _db_mb(server: Server) -> dict[str, float]:
+    if server.database is not None:
+        return {"db": round(postgres_database_mb(server.database), 1), "db_wal": 0.0}
+    db = server.extra["database"]
     sizes = {}
     for suffix in ("", "-wal"):
         path = Path(db + suffix)
@@ -631,15 +681,16 @@ def _queries(opts: Options) -> list[Query]:
 
 def _run(opts: Options, env: dict[str, str]) -> Iterator[tuple[str, Any]]:
     os.environ.update(env)
-    server = start_thudo()
+    server = start_thudo(backend=opts.backend)
     try:
-        print(f"thudo on {server.url}, database {server.extra['database']}", flush=True)
+        where = server.database or server.extra["database"]
+        print(f"thudo on {server.url}, {opts.backend} database {where}", flush=True)
         for s in opts.series:
             print(f"  loading {s.key}: {s.entities} x {s.per_entity:,} instances", flush=True)
             yield "load", load(server, s, opts)
         yield (
             "after_load",
-            {"peak_rss_mb": server.peak_rss_mib(), **_db_mb(server.extra["database"])},
+            {"peak_rss_mb": server.peak_rss_mib(), **_db_mb(server)},
         )
         server.wait_idle(timeout=120)
         for q in _queries(opts):
@@ -659,7 +710,12 @@ def main(argv: list[str] | None = None) -> None:
     opts.out.mkdir(parents=True, exist_ok=True)
     stamp = opts.stamp
     env = _settings_env(opts)
-    record: dict[str, Any] = {"benchmark": "history", "started": stamp, "settings": env}
+    record: dict[str, Any] = {
+        "benchmark": "history",
+        "backend": opts.backend,
+        "started": stamp,
+        "settings": env,
+    }
     record["loadavg_before"] = os.getloadavg()
     loads: list[Loaded] = []
     queries: list[dict[str, Any]] = []
@@ -685,7 +741,8 @@ def main(argv: list[str] | None = None) -> None:
         "queries": queries,
         "markdown": table,
     }
-    path = opts.out / f"history-{stamp}.json"
+    suffix = "" if opts.backend == "sqlite" else f"-{opts.backend}"
+    path = opts.out / f"history{suffix}-{stamp}.json"
     path.write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2))
     print(f"\nsaved {path}")
 

@@ -27,6 +27,7 @@ __all__ = [
     "drop_postgres_database",
     "free_port",
     "postgres_database_mb",
+    "postgres_url",
     "start_baseline",
     "start_thudo",
     "system_cpu_ticks",
@@ -401,8 +402,7 @@ def create_postgres_database() -> tuple[str, str]:
     name = "thudo_bench_" + secrets.token_hex(4)
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(POSTGRES_ADMIN_URL)
-    url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+    url = postgres_url(name)
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
@@ -418,6 +418,12 @@ def drop_postgres_database(name: str) -> None:
 
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_url(name: str) -> str:
+    """The URL of database ``name`` on the benchmark's PostgreSQL server."""
+    parts = urlsplit(POSTGRES_ADMIN_URL)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
 
 
 def postgres_database_mb(name: str) -> float:
