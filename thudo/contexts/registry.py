@@ -50,21 +50,48 @@ class ContextRegistry:
         self._active: OrderedDict[str, ActiveContext] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[None]] = {}
         self._usage: dict[str, tuple[int, str]] = {}
+        self._syncing: asyncio.Task[None] | None = None
+        self._stale = False
 
     async def start(self) -> None:
-        """Load the stored contexts."""
+        """Load the stored contexts, and follow other processes' changes to them."""
         for rec in await self._store.load_contexts():
             self._remember(rec)
+        self._store.watch_contexts(self._changed_elsewhere)
 
     async def sync(self) -> None:
-        """Pick up the contexts other processes stored, and drop those they deleted."""
+        """Pick up the contexts other processes stored or reloaded, and drop those they
+        deleted."""
         known = set(self._records)  # not what this process adds while the load runs
         stored = {rec.id: rec for rec in await self._store.load_contexts()}
         for rec in [r for i, r in self._records.items() if i in known and i not in stored]:
             self._forget(rec)
         for rec in stored.values():
-            if rec.id not in self._records:
+            mine = self._records.get(rec.id)
+            if mine is not None and mine.body != rec.body and rec.id in known:
+                self._forget(mine)  # reloaded elsewhere
+                mine = None
+            if mine is None:
                 self._remember(rec)
+
+    def _changed_elsewhere(self) -> None:
+        """The store heard that some process changed the stored contexts: sync once, and
+        once more if more changes come while it runs."""
+        if self._syncing is not None and not self._syncing.done():
+            self._stale = True
+            return
+        self._syncing = asyncio.get_running_loop().create_task(self._sync_until_fresh())
+
+    async def _sync_until_fresh(self) -> None:
+        while True:
+            self._stale = False
+            try:
+                await self.sync()
+            except NgsiError as exc:  # the store is unreachable: the next change retries
+                log.warning("@context sync after a change elsewhere failed: %s", exc)
+                return
+            if not self._stale:
+                return
 
     async def lookup(self, context_id: str) -> ContextRecord:
         """Like find(), but a miss first looks in the store (another process's context)."""
@@ -75,7 +102,10 @@ class ContextRegistry:
             return self.find(context_id)
 
     async def close(self) -> None:
-        """Save usage counters and close the HTTP client."""
+        """Stop following changes, save usage counters and close the HTTP client."""
+        self._store.watch_contexts(None)
+        if self._syncing is not None:
+            self._syncing.cancel()
         await self.flush_usage()
         await self._fetcher.close()
 

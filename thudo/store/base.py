@@ -193,6 +193,12 @@ class Store(abc.ABC):
         subscriptions (None: stop). The default does nothing: the dispatcher polls."""
         return None
 
+    def watch_contexts(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` on the event loop whenever another process may have stored,
+        reloaded or deleted an @context (None: stop). The default does nothing: with one
+        process there is no other."""
+        return None
+
     @abc.abstractmethod
     async def start(self) -> None:
         """Open connections, create or upgrade the schema."""

@@ -11,6 +11,7 @@ from thudo.store.base import ContextRecord
 from thudo.store.postgres.database import Conn
 
 __all__ = [
+    "CONTEXTS_CHANNEL",
     "delete_context",
     "delete_document",
     "get_document",
@@ -22,8 +23,12 @@ __all__ = [
 ]
 
 
+#: NOTIFY channel of changes to the stored @contexts (payload: the context's id).
+CONTEXTS_CHANNEL = "thudo_contexts"
+
+
 async def save_context(conn: Conn, rec: ContextRecord) -> None:
-    """Insert or replace a stored @context."""
+    """Insert or replace a stored @context, and tell the other processes (on commit)."""
     await conn.execute(
         "INSERT INTO contexts (id, url, kind, body, created_at, last_usage, hits)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET url = excluded.url,"
@@ -31,6 +36,7 @@ async def save_context(conn: Conn, rec: ContextRecord) -> None:
         " last_usage = excluded.last_usage, hits = excluded.hits",
         (rec.id, rec.url, rec.kind, rec.body, rec.created_at, rec.last_usage, rec.hits),
     )
+    await conn.execute("SELECT pg_notify(%s, %s)", (CONTEXTS_CHANNEL, rec.id))
 
 
 async def load_contexts(conn: Conn) -> list[ContextRecord]:
@@ -45,9 +51,13 @@ async def load_contexts(conn: Conn) -> list[ContextRecord]:
 
 
 async def delete_context(conn: Conn, context_id: str) -> bool:
-    """Delete a stored @context; False if there was none."""
+    """Delete a stored @context; False if there was none. The other processes are told
+    (on commit)."""
     cur = await conn.execute("DELETE FROM contexts WHERE id = %s", (context_id,))
-    return cur.rowcount > 0
+    if cur.rowcount > 0:
+        await conn.execute("SELECT pg_notify(%s, %s)", (CONTEXTS_CHANNEL, context_id))
+        return True
+    return False
 
 
 async def touch_contexts(conn: Conn, usage: dict[str, tuple[int, str]]) -> None:

@@ -1,8 +1,9 @@
-"""LISTEN for subscription changes made by other processes on the same database.
+"""LISTEN for changes made by other processes on the same database: subscriptions
+(``NOTIFY thudo_subscriptions``) and stored @contexts (``NOTIFY thudo_contexts``).
 
 One dedicated connection (outside the pool: a pooled connection is shared, and a LISTEN
-only hears while its session lives) waits for ``NOTIFY thudo_subscriptions``. When the
-connection fails it is opened again after a growing pause; the callback is then called
+only hears while its session lives) waits for the channels it has callbacks for. When the
+connection fails it is opened again after a growing pause; every callback is then called
 once, since changes made meanwhile were not heard.
 """
 
@@ -11,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import psycopg
 from psycopg import sql
-
-from thudo.store.postgres.outbox import CHANNEL
 
 __all__ = ["ChangeWatcher"]
 
@@ -28,11 +27,13 @@ _RETRY_FIRST, _RETRY_MAX = 0.5, 30.0
 
 
 class ChangeWatcher:
-    """Calls ``callback`` (on the event loop) after each change of the subscriptions."""
+    """Calls a channel's callback (on the event loop) after each NOTIFY on it."""
 
-    def __init__(self, url: str, callback: Callable[[], None], connect_timeout: float) -> None:
+    def __init__(
+        self, url: str, callbacks: Mapping[str, Callable[[], None]], connect_timeout: float
+    ) -> None:
         self._url = url
-        self._callback = callback
+        self._callbacks = dict(callbacks)
         self._connect_timeout = max(1, round(connect_timeout))
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()  # set while a LISTEN is in place
@@ -62,9 +63,9 @@ class ChangeWatcher:
             try:
                 await self._listen(missed=not first)
             except (psycopg.Error, OSError) as exc:
-                log.warning("LISTEN %s failed (%s); reconnecting in %.1f s", CHANNEL, exc, delay)
+                log.warning("LISTEN failed (%s); reconnecting in %.1f s", exc, delay)
             except Exception:
-                log.exception("LISTEN %s failed; reconnecting in %.1f s", CHANNEL, delay)
+                log.exception("LISTEN failed; reconnecting in %.1f s", delay)
             if self.listening.is_set():
                 delay = _RETRY_FIRST  # it worked for a while: start the pauses afresh
             self.listening.clear()
@@ -80,20 +81,25 @@ class ChangeWatcher:
             application_name="thudo-listen",
         )
         async with conn:
-            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+            for channel in self._callbacks:
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             self.listening.set()
-            log.info("listening for subscription changes on %s", CHANNEL)
+            log.info("listening for changes on %s", ", ".join(self._callbacks))
             if missed:
-                self._notify()
+                for channel in self._callbacks:
+                    self._notify(channel)
             while True:
-                async for _ in conn.notifies(timeout=_IDLE_CHECK):
-                    self._notify()
+                async for notice in conn.notifies(timeout=_IDLE_CHECK):
+                    self._notify(notice.channel)
                 # Every _IDLE_CHECK seconds, make sure the connection still answers, so
                 # that one the network dropped silently is replaced.
                 await conn.execute("SELECT 1")
 
-    def _notify(self) -> None:
+    def _notify(self, channel: str) -> None:
+        callback = self._callbacks.get(channel)
+        if callback is None:
+            return
         try:
-            self._callback()
+            callback()
         except Exception:
-            log.exception("the subscription change callback failed")
+            log.exception("the callback for %s failed", channel)

@@ -58,6 +58,7 @@ class PostgresStore(HistoryStore, Store):
         super().__init__(settings)
         self._watcher: ChangeWatcher | None = None
         self._stopping: list[ChangeWatcher] = []  # stopped, to be awaited by close()
+        self._heard: dict[str, Callable[[], None]] = {}  # NOTIFY channel -> callback
 
     # --- life cycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -73,7 +74,8 @@ class PostgresStore(HistoryStore, Store):
             raise
 
     async def close(self) -> None:
-        self.watch_changes(None)
+        self._heard.clear()
+        self._rewatch()
         for watcher in self._stopping:
             await watcher.close()
         self._stopping.clear()
@@ -81,13 +83,28 @@ class PostgresStore(HistoryStore, Store):
 
     def watch_changes(self, callback: Callable[[], None] | None) -> None:
         """LISTEN on a dedicated connection; ``callback`` runs on each subscription change."""
+        self._listen(outbox.CHANNEL, callback)
+
+    def watch_contexts(self, callback: Callable[[], None] | None) -> None:
+        """``callback`` runs when any process stores, reloads or deletes an @context."""
+        self._listen(documents.CONTEXTS_CHANNEL, callback)
+
+    def _listen(self, channel: str, callback: Callable[[], None] | None) -> None:
+        if callback is None:
+            self._heard.pop(channel, None)
+        else:
+            self._heard[channel] = callback
+        self._rewatch()
+
+    def _rewatch(self) -> None:
+        """One listening connection for every channel with a callback."""
         if self._watcher is not None:
             self._watcher.stop()
             self._stopping.append(self._watcher)
             self._watcher = None
-        if callback is not None:
+        if self._heard:
             s = self._settings
-            self._watcher = ChangeWatcher(s.database_url, callback, s.postgres_connect_timeout)
+            self._watcher = ChangeWatcher(s.database_url, self._heard, s.postgres_connect_timeout)
             self._watcher.start()
 
     async def ping(self) -> None:
