@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from thudo.config import Settings
 from thudo.contexts.registry import ContextRegistry
-from thudo.errors import NgsiError
+from thudo.errors import NgsiError, ServiceUnavailable
 from thudo.ngsild.matching import CompiledSubscription
 from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.validate import now_iso
@@ -49,6 +49,24 @@ class _Counters:
     failed: int = 0
 
 
+class _Outage:
+    """Logs a store outage once, as a warning without a traceback, and its end: each loop
+    would otherwise log every failed attempt (several a second while the database is away)."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def report(self, what: str, exc: ServiceUnavailable) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            log.warning("%s failed: %s; retrying until the store answers", what, exc)
+
+    def clear(self) -> None:
+        if self.since is not None:
+            log.warning("the store answers again after %.1f s", time.monotonic() - self.since)
+            self.since = None
+
+
 class Dispatcher:
     """The notification side of one process: index refresh, delivery and periodic runs."""
 
@@ -60,6 +78,7 @@ class Dispatcher:
         self.contexts = contexts
         self.matcher = matcher
         self.counters = _Counters()
+        self._outage = _Outage()
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()  # another process changed the subscriptions
         self._tasks: list[asyncio.Task[None]] = []
@@ -143,8 +162,12 @@ class Dispatcher:
             self._changed.clear()
             try:
                 await self.refresh()
+            except ServiceUnavailable as exc:
+                self._outage.report("reloading the subscriptions", exc)
             except Exception:
                 log.exception("reloading the subscriptions failed")
+            else:
+                self._outage.clear()
 
     async def _deliver_loop(self) -> None:
         """Keep up to ``notify_batch`` deliveries in flight. Each settles on its own, so
@@ -160,9 +183,14 @@ class Dispatcher:
                     batch = await self.store.claim_notifications(
                         capacity, self.settings.notify_lease
                     )
+                except ServiceUnavailable as exc:
+                    self._outage.report("claiming notifications", exc)
+                    batch = []
                 except Exception:
                     log.exception("claiming notifications failed; retrying shortly")
                     batch = []
+                else:
+                    self._outage.clear()
                 claimed = len(batch)
                 for item in batch:
                     task = asyncio.create_task(self._deliver_one(item))
@@ -300,6 +328,8 @@ class Dispatcher:
             for sub in list(self.matcher.index.periodic):
                 try:
                     await self._run_periodic(sub)
+                except ServiceUnavailable as exc:
+                    self._outage.report(f"periodic subscription {sub.id}", exc)
                 except Exception:
                     log.exception("periodic subscription %s failed", sub.id)
 
