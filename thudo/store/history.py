@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -207,8 +207,8 @@ def _add_hours(rows: Sequence[Sequence[Any]], pairs: list[tuple[Any, list[Any]]]
         bucket = row[0]
         if bucket[:11] != day:
             day = bucket[:11]
-            texts = [f"{day}{h:02d}:00:00Z" for h in range(24)]
-            texts.append(period_end(day + "00:00:00", 86400))
+            texts = [day + hour for hour in _HOUR_TEXTS]
+            texts.append(_next_day(day))
         hour = hours[bucket[11:13]]
         start, end = texts[hour], texts[hour + 1]
         for value, target in pairs:
@@ -234,6 +234,12 @@ def _stddev_at(at: int, row: Sequence[Any]) -> float:
 
 
 _HOURS = {f"{h:02d}": h for h in range(24)}
+_HOUR_TEXTS = [f"{h:02d}:00:00Z" for h in range(24)]
+
+
+def _next_day(day: str) -> str:
+    """ "2024-02-29T" -> "2024-03-01T00:00:00Z"."""
+    return (date.fromisoformat(day[:10]) + timedelta(days=1)).isoformat() + "T00:00:00Z"
 
 
 def _group(
