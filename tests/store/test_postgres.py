@@ -1,6 +1,7 @@
 """What only the PostgreSQL backend has: its migrations ledger, 503 then recovery when
 the database goes away, and what lets several processes share one database (LISTEN for
-subscription changes, throttling decided in the database)."""
+subscription changes, throttling decided in the database, creation races), and the
+set-based writes of a batch that names one id several times."""
 
 from __future__ import annotations
 
@@ -10,12 +11,23 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from tests.store.test_store import create, make
+from tests.store.test_store import CTX, VOCAB, create, ids, make, put
 from thudo.config import Settings, load_settings
-from thudo.errors import ServiceUnavailable
+from thudo.errors import AlreadyExists, ServiceUnavailable
+from thudo.ngsild.model import Entity
+from thudo.ngsild.qlang import parse_q
+from thudo.ngsild.selection import EntitySelection
+from thudo.ngsild.typeexpr import TypeName
 from thudo.store import open_store
 from thudo.store.admin import schema_status, upgrade_schema
-from thudo.store.base import Outbound, SubscriptionRecord
+from thudo.store.base import (
+    DELETE,
+    UNCHANGED,
+    Change,
+    Outbound,
+    Outcome,
+    SubscriptionRecord,
+)
 from thudo.store.postgres.schema import SCHEMA_VERSION
 
 pytestmark = pytest.mark.postgres
@@ -106,3 +118,91 @@ async def test_throttling_lets_one_notification_through_per_window(
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_two_processes_creating_one_id_make_one_entity(pg_settings: Settings) -> None:
+    # No lock guards an id that does not exist yet: the losing insert starts its
+    # transaction again and then sees the entity the other one created.
+    stores = [open_store(pg_settings) for _ in range(2)]
+    for store in stores:
+        await store.start()
+    try:
+        entity = make("urn:a:race", n=1)
+        results = await asyncio.gather(
+            *(store.change_many("", [("urn:a:race", put(entity))]) for store in stores * 4)
+        )
+        flat = [r for batch in results for r in batch]
+        assert flat.count("created") == 1
+        assert all(isinstance(r, AlreadyExists) for r in flat if r != "created")
+        page = await stores[0].query_entities("", EntitySelection(ids=("urn:a:race",), count=True))
+        assert page.count == 1
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_concurrent_batches_over_the_same_ids_all_commit(pg_settings: Settings) -> None:
+    stores = [open_store(pg_settings) for _ in range(2)]
+    for store in stores:
+        await store.start()
+
+    def inc(current: Entity | None) -> Outcome:
+        if current is None:
+            return make("urn:a:x", n=1), None
+        current["attrs"][VOCAB + "n"][0]["value"] += 1
+        return current, None
+
+    try:
+        ids = [f"urn:a:{i}" for i in range(20)]
+        batches = [ids, list(reversed(ids))] * 3
+        await asyncio.gather(
+            *(
+                stores[k % 2].change_many("", [(i, _renamed(inc, i)) for i in batch])
+                for k, batch in enumerate(batches)
+            )
+        )
+        for entity_id in ids:
+            got = await stores[1].get_entity("", entity_id)
+            assert got is not None and got["attrs"][VOCAB + "n"][0]["value"] == len(batches)
+    finally:
+        for store in stores:
+            await store.close()
+
+
+def _renamed(change: Callable[[Entity | None], Outcome], entity_id: str) -> Change:
+    def renamed(current: Entity | None) -> Outcome:
+        new, result = change(current)
+        if isinstance(new, dict):
+            new["id"] = entity_id
+        return new, result
+
+    return renamed
+
+
+async def test_one_id_many_times_in_a_batch(pg_settings: Settings) -> None:
+    store = open_store(pg_settings)
+    await store.start()
+    try:
+        await create(store, make("urn:a:1", n=1), make("urn:a:2", n=1))
+        results = await store.change_many(
+            "",
+            [
+                ("urn:a:1", lambda cur: (DELETE, "deleted")),
+                ("urn:a:1", put(make("urn:a:1", n=7))),
+                ("urn:a:3", put(make("urn:a:3", n=3))),
+                ("urn:a:3", lambda cur: (DELETE, "deleted")),
+                ("urn:a:2", lambda cur: (make("urn:a:2", n=5), "replaced")),
+                ("urn:a:2", lambda cur: (UNCHANGED, "same")),
+            ],
+        )
+        assert results == ["deleted", "created", "created", "deleted", "replaced", "same"]
+        assert await ids(store, types=TypeName(VOCAB + "Room")) == ["urn:a:1", "urn:a:2"]
+        for entity_id, n in (("urn:a:1", 7), ("urn:a:2", 5)):
+            hits = await ids(store, q=parse_q(f"n=={n}", CTX.expand))
+            assert entity_id in hits
+        assert await ids(store, q=parse_q("n==1", CTX.expand)) == []
+        # The recreated entity comes after the others, as a new one does.
+        page = await store.query_entities("", EntitySelection(types=TypeName(VOCAB + "Room")))
+        assert [e["id"] for e in page.entities] == ["urn:a:2", "urn:a:1"]
+    finally:
+        await store.close()

@@ -1,29 +1,47 @@
-"""The write engine of the PostgreSQL store: tenants, transactions, and applying a change
-to an entity with its index rows, history and outbox rows."""
+"""The write engine of the PostgreSQL store: tenants, transactions, and applying changes
+to entities with their index rows, history and outbox rows.
+
+A transaction locks the rows of the entities it changes (one ``SELECT ... FOR UPDATE``),
+runs the pure change functions in memory, then writes what they did set-based, whatever
+the number of entities: a DELETE of the deleted entities, an INSERT of the new ones, and
+one statement for everything else (updates, index rows, history, rollups, outbox). An
+entity that a concurrent transaction creates meanwhile makes the insert skip it
+(``ON CONFLICT DO NOTHING``): the transaction then starts again, and sees it. No advisory
+lock is needed for ids that do not exist yet.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from thudo.config import Settings
-from thudo.errors import NonexistentTenant
+from thudo.errors import NgsiError, NonexistentTenant
 from thudo.ngsild.model import Entity
 from thudo.ngsild.validate import now_iso
-from thudo.store.base import DELETE, UNCHANGED, Change, ChangeListener, ChangeObserver
+from thudo.store.base import (
+    DELETE,
+    UNCHANGED,
+    Change,
+    ChangeListener,
+    ChangeObserver,
+    Outbound,
+)
 from thudo.store.postgres import outbox, temporal
-from thudo.store.postgres.database import Conn, Database
+from thudo.store.postgres.database import Conn, Database, WriteConflict
 from thudo.store.postgres.entities import (
     IndexRows,
-    delete_entity,
+    Statement,
+    delete_entities,
     fetch_for_update,
-    insert_entity,
-    update_entity,
+    insert_entities,
+    run_together,
+    update_entities,
 )
 
 __all__ = ["PostgresCore", "Tx"]
@@ -33,12 +51,38 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Tx:
-    """What one write transaction did, for the work that follows its commit."""
+    """What one write transaction did, for the statements and the work that follow."""
 
     rows: IndexRows = field(default_factory=IndexRows)
+    history: list[tuple[Any, ...]] = field(default_factory=list)
+    forget: list[tuple[int, str]] = field(default_factory=list)  # histories that go
+    outbound: list[tuple[int, Outbound]] = field(default_factory=list)
     tenants: dict[str, int] = field(default_factory=dict)
-    observed: bool = False
+    seen: list[tuple[str, Entity | None, Entity | None]] = field(default_factory=list)
     outbox: bool = False
+
+
+@dataclass(slots=True)
+class _Slot:
+    """One entity id over the changes of a transaction."""
+
+    stored: tuple[int, str] | None  # its key and document in the database
+    doc: str | None  # its document now (None: no entity)
+    entity: Entity | None = None  # the last version a change made
+    created: int = -1  # when it needs a new row: its place among the new rows
+    dropped: bool = False  # the stored row goes
+    changed: bool = False
+
+    def move(self, after: Entity | None, order: int) -> None:
+        """Take the result of a change: the new version, or None for a deletion."""
+        self.changed = True
+        if after is None:
+            self.dropped = self.stored is not None
+            self.doc, self.entity, self.created = None, None, -1
+            return
+        if self.doc is None:
+            self.created = order
+        self.doc, self.entity = orjson.dumps(after).decode(), after
 
 
 class PostgresCore:
@@ -87,65 +131,151 @@ class PostgresCore:
         return int(row[0])
 
     # --- writes -----------------------------------------------------------------------
-    async def _write(self, job: Callable[[Conn, Tx], Any]) -> Any:
+    async def _write(self, job: Callable[[Conn, Tx], Any], pipeline: bool = False) -> Any:
         """Run a write job in one transaction, then tell who waits for commits."""
         tx = Tx()
 
         async def run(conn: Conn) -> Any:
-            tx.rows, tx.tenants, tx.observed, tx.outbox = IndexRows(), {}, False, False
+            nonlocal tx
+            tx = Tx()  # each attempt starts afresh
             return await job(conn, tx)
 
-        result = await self._db.write(run)
+        result = await self._db.write(run, pipeline)
         self._tenants.update(tx.tenants)
-        if tx.observed and self._observer is not None:
-            self._observer.committed()
+        observer = self._observer
+        if tx.seen and observer is not None:
+            # Told only now, not inside the transaction: another write's commit must not
+            # send the analytics after a change before its own commit.
+            for tenant, before, after in tx.seen:
+                observer.seen(tenant, before, after)
+            observer.committed()
         if tx.outbox and self._on_commit is not None:
             self._on_commit()
         return result
 
     async def _flush(self, conn: Conn, tx: Tx) -> None:
-        await tx.rows.flush(conn)
-        if tx.rows.history:
-            await temporal.insert_rows(conn, tx.rows.history)
-            tx.rows.history = []
+        """Write the history and the outbox rows gathered so far."""
+        await self._forget(conn, tx)
+        for sql, params in self._gathered(tx):
+            await conn.execute(sql, params)
+
+    async def _forget(self, conn: Conn, tx: Tx) -> None:
+        """Delete the history of the entities deleted so far."""
+        for tid, entity_id in sorted(set(tx.forget)):
+            await temporal.delete_history(conn, tid, entity_id)
+        tx.forget = []
+
+    def _gathered(self, tx: Tx) -> list[Statement]:
+        """The statements that write the history and outbox rows gathered so far."""
+        out = temporal.insert_statements(tx.history)
+        if tx.outbound:
+            out += outbox.outbound_statements(tx.outbound, now_iso(), time.time())
+            tx.outbox = True
+        tx.history, tx.outbound = [], []
+        return out
 
     async def _apply(
         self, conn: Conn, tx: Tx, tenant: str, entity_id: str, fn: Change, history: bool = True
     ) -> Any:
+        """Apply one change and write the entity, its index rows and the history and outbox
+        rows gathered so far."""
+        return (await self._apply_all(conn, tx, tenant, [(entity_id, fn)], history))[0]
+
+    async def _apply_all(
+        self,
+        conn: Conn,
+        tx: Tx,
+        tenant: str,
+        changes: Sequence[tuple[str, Change]],
+        history: bool = True,
+        keep_errors: bool = False,
+    ) -> list[Any]:
+        """Apply changes in order (an id may come more than once) and write the entities,
+        their index rows and the history and outbox rows; with ``keep_errors`` a change
+        that fails is reported in its place and the others go on (it wrote nothing:
+        nothing needs undoing)."""
         known = self._tenants.get(tenant, tx.tenants.get(tenant))
         if known is None:
             known = await self._tenant_if_any(conn, tenant)
-        row = await fetch_for_update(conn, known, entity_id) if known is not None else None
-        # The change works on its own copy; ``before`` stays as stored.
-        current: Entity | None = orjson.loads(row[1]) if row is not None else None
-        before: Entity | None = orjson.loads(row[1]) if row is not None else None
+        ids = list(dict.fromkeys(entity_id for entity_id, _ in changes))
+        stored = await fetch_for_update(conn, known, ids) if known is not None else {}
+        slots = {i: _Slot(stored.get(i), stored[i][1] if i in stored else None) for i in ids}
+        out: list[Any] = []
+        for order, (entity_id, fn) in enumerate(changes):
+            try:
+                result = await self._change(conn, tx, tenant, slots[entity_id], order, fn, history)
+            except NgsiError as exc:
+                if not keep_errors:
+                    raise
+                result = exc
+            out.append(result)
+        if any(slot.changed for slot in slots.values()):
+            await self._write_entities(
+                conn, tx, await self._tenant_for_write(conn, tenant, tx), slots
+            )
+        return out
+
+    async def _change(
+        self, conn: Conn, tx: Tx, tenant: str, slot: _Slot, order: int, fn: Change, history: bool
+    ) -> Any:
+        # The change works on its own copy; ``before`` stays as it was.
+        current: Entity | None = orjson.loads(slot.doc) if slot.doc is not None else None
+        before: Entity | None = orjson.loads(slot.doc) if slot.doc is not None else None
         new, result = fn(current)
-        if new is UNCHANGED or (row is None and new is DELETE):
+        if new is UNCHANGED or (before is None and new is DELETE):
             return result
-        tid = known if known is not None else await self._tenant_for_write(conn, tenant, tx)
-        if new is DELETE:
-            assert row is not None
-            await delete_entity(conn, row[0])
-        else:
-            assert isinstance(new, dict)
-            if row is None:
-                await insert_entity(conn, tid, new, tx.rows)
-            else:
-                await update_entity(conn, tid, row[0], before, new, tx.rows)
+        assert new is DELETE or isinstance(new, dict)
+        tid = await self._tenant_for_write(conn, tenant, tx)
         after = new if isinstance(new, dict) else None
+        slot.move(after, order)
         if history:
-            await self._record(conn, tx, tid, before, after)
+            self._record(tx, tid, before, after)
         await self._notify(conn, tx, tid, tenant, before, after)
         return result
 
-    async def _record(
-        self, conn: Conn, tx: Tx, tid: int, before: Entity | None, after: Entity | None
-    ) -> None:
+    async def _write_entities(self, conn: Conn, tx: Tx, tid: int, slots: dict[str, _Slot]) -> None:
+        """Write the entity rows, their index rows and the gathered history and outbox
+        rows as the changes left them."""
+        dropped: list[int] = []
+        updated: list[tuple[int, str, str]] = []
+        new: list[tuple[int, str, Entity, str]] = []
+        for entity_id, slot in slots.items():
+            if slot.stored is not None and slot.dropped:
+                dropped.append(slot.stored[0])
+            entity, doc = slot.entity, slot.doc
+            if not slot.changed or entity is None or doc is None:
+                continue
+            if slot.created >= 0:
+                new.append((slot.created, entity_id, entity, doc))
+            elif slot.stored is not None:
+                eid, old = slot.stored
+                tx.rows.add_update(tid, eid, orjson.loads(old), entity)
+                updated.append((eid, entity["modifiedAt"], doc))
+        await delete_entities(conn, dropped)
+        await self._forget(conn, tx)
+        if new:
+            new.sort(key=lambda n: n[0])
+            rows = [(i, e["createdAt"], e["modifiedAt"], d) for _, i, e, d in new]
+            eids = await insert_entities(conn, tid, rows)
+            if len(eids) < len(new):
+                # A concurrent transaction created one of them: start again, to see it.
+                raise WriteConflict()
+            for _, entity_id, entity, _ in new:
+                tx.rows.add_entity(tid, eids[entity_id], entity)
+        # The updates, the index rows to delete and insert, the history and outbox rows:
+        # one statement (none of them touches a row that another one does).
+        statements = [*update_entities(updated), *tx.rows.statements(), *self._gathered(tx)]
+        await run_together(conn, statements)
+
+    def _record(self, tx: Tx, tid: int, before: Entity | None, after: Entity | None) -> None:
         if after is not None:
-            tx.rows.history.extend(temporal.history_values(tid, before, after, now_iso()))
+            tx.history.extend(temporal.history_values(tid, before, after, now_iso()))
         elif before is not None:
-            # Deleting an entity deletes its history (delete_temporal_on_core_delete).
-            await temporal.delete_history(conn, tid, before["id"])
+            # Deleting an entity deletes its history (delete_temporal_on_core_delete),
+            # also the instances this transaction had recorded.
+            entity_id = before["id"]
+            tx.history = [r for r in tx.history if r[0] != tid or r[1] != entity_id]
+            tx.forget.append((tid, entity_id))
 
     async def _notify(
         self,
@@ -156,14 +286,13 @@ class PostgresCore:
         before: Entity | None,
         after: Entity | None,
     ) -> None:
-        """Tell the observer, match the change against subscriptions, write the outbox."""
+        """Tell the observer, match the change against subscriptions, gather outbox rows."""
         types = (before["type"] if before is not None else []) + (
             after["type"] if after is not None else []
         )
         observer = self._observer
         if observer is not None and observer.wants(tenant, types):
-            observer.seen(tenant, before, after)
-            tx.observed = True
+            tx.seen.append((tenant, before, after))
         if self._listener is None:
             return
         if self._wants is not None and not self._wants(tenant, types):
@@ -171,6 +300,4 @@ class PostgresCore:
         items = self._listener(tenant, before, after)
         if any(item.throttling for item in items):
             items = await outbox.admit_throttled(conn, tid, items)
-        if items:
-            await outbox.insert_outbound(conn, tid, items, now_iso(), time.time())
-            tx.outbox = True
+        tx.outbound.extend((tid, item) for item in items)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
+import orjson
 import psycopg
 from psycopg import AsyncConnection, errors, sql
 from psycopg.abc import Buffer
@@ -18,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from thudo.config import Settings
 from thudo.errors import BadRequestData, NgsiError, ServiceUnavailable
 
-__all__ = ["Conn", "Database", "ident"]
+__all__ = ["Conn", "Database", "WriteConflict", "ident", "rows_json"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,6 +34,20 @@ _ATTEMPTS = 5
 def ident(name: str) -> sql.Identifier:
     """The one way an identifier enters SQL text: quoted by the driver."""
     return sql.Identifier(name)
+
+
+def rows_json(rows: Sequence[Sequence[Any]]) -> str:
+    """Rows as one JSON array of arrays, the single parameter of a statement that writes
+    them all (``json_array_elements``): orjson makes it in C, where psycopg would dump an
+    array parameter value by value in Python. NUL becomes its stand-in, as below."""
+    data = orjson.dumps(rows)
+    if b"\\u0000" in data:
+        data = _ESCAPED_NUL.sub(rb"\1\\ufffe", data)
+    return data.decode()
+
+
+# A \u0000 escape in JSON text: one not preceded by an odd number of backslashes.
+_ESCAPED_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 # PostgreSQL text cannot hold NUL, which JSON strings may: it is stored as U+FFFE (a
@@ -117,25 +133,33 @@ class Database:
         try:
             async with self.connection() as conn:
                 return await fn(conn)
-        except _RetryableConflict:
+        except WriteConflict:
             raise ServiceUnavailable("the database is too busy; retry later") from None
 
-    async def write(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
-        """Run ``fn`` in one transaction, trying again after a deadlock or a
-        serialization failure; it must therefore be safe to run more than once."""
+    async def write(self, fn: Callable[[Conn], Awaitable[T]], pipeline: bool = False) -> T:
+        """Run ``fn`` in one transaction, trying again after a deadlock, a serialization
+        failure or a WriteConflict; it must therefore be safe to run more than once.
+
+        With ``pipeline``, statements whose results ``fn`` does not read go out together
+        with the next one it reads, and with the COMMIT (psycopg's pipeline mode): ``fn``
+        must then fetch what it needs, not look at a cursor's rowcount."""
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                async with self.connection() as conn, conn.transaction():
-                    return await fn(conn)
-            except _RetryableConflict:
+                async with self.connection() as conn:
+                    if not pipeline:
+                        async with conn.transaction():
+                            return await fn(conn)
+                    async with conn.pipeline(), conn.transaction():
+                        return await fn(conn)
+            except WriteConflict:
                 if attempt == _ATTEMPTS:
                     raise ServiceUnavailable("the database is too busy; retry later") from None
                 log.info("write conflict, attempt %s of %s", attempt, _ATTEMPTS)
         raise AssertionError("unreachable")
 
 
-class _RetryableConflict(Exception):
-    """A transaction lost a conflict with a concurrent one."""
+class WriteConflict(Exception):
+    """A transaction lost a conflict with a concurrent one: it succeeds when tried again."""
 
 
 @contextlib.contextmanager
@@ -146,7 +170,7 @@ def translated() -> Any:
     except NgsiError:
         raise
     except _RETRYABLE as exc:
-        raise _RetryableConflict() from exc
+        raise WriteConflict() from exc
     except errors.InvalidRegularExpression as exc:
         raise BadRequestData("a regular expression (idPattern or ~=) is not valid") from exc
     except errors.QueryCanceled as exc:

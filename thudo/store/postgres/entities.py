@@ -1,28 +1,35 @@
 """Entity rows and their index rows (types, scopes, values, geometries) in PostgreSQL.
 
-Index rows gathered over the changes of one transaction are inserted together, one
-``executemany`` per table (pipelined by the driver: one round trip).
+The rows of a transaction are gathered first and then written set-based: one statement per
+table whatever the number of entities, the rows passed as one JSON parameter (``rows_json``).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from thudo.ngsild.model import Entity
 from thudo.ngsild.values import attribute_rows, geo_values
-from thudo.store.postgres.database import Conn
+from thudo.store.postgres.database import Conn, rows_json
 
 __all__ = [
     "IndexRows",
-    "delete_entity",
+    "Statement",
+    "delete_entities",
     "fetch_for_update",
-    "insert_entity",
+    "insert_entities",
     "lock_entities",
-    "update_entity",
+    "run_together",
+    "update_entities",
 ]
+
+
+#: SQL text and its parameters.
+Statement = tuple[str, Sequence[Any]]
 
 
 def _lock_key(tenant: str, entity_id: str) -> int:
@@ -39,115 +46,172 @@ async def lock_entities(conn: Conn, tenant: str, entity_ids: list[str]) -> None:
     )
 
 
-async def fetch_for_update(conn: Conn, tid: int, entity_id: str) -> tuple[int, bytes] | None:
-    """The key and document of an entity, its row locked until the commit."""
+async def fetch_for_update(conn: Conn, tid: int, ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """The keys and documents of those of these entities that exist, by id, their rows
+    locked until the commit, in id order (two transactions lock in the same order)."""
+    if len(ids) == 1:
+        cur = await conn.execute(
+            "SELECT id, eid, doc FROM entities WHERE tenant = %s AND id = %s FOR UPDATE",
+            (tid, ids[0]),
+        )
+    else:
+        cur = await conn.execute(
+            "SELECT id, eid, doc FROM entities WHERE tenant = %s AND id = ANY(%s::text[])"
+            " ORDER BY id FOR UPDATE",
+            (tid, sorted(set(ids))),
+        )
+    return {r[0]: (int(r[1]), r[2]) for r in await cur.fetchall()}
+
+
+async def insert_entities(
+    conn: Conn, tid: int, rows: Sequence[tuple[str, str, str, str]]
+) -> dict[str, int]:
+    """Insert new entities (id, createdAt, modifiedAt, document), keys taken in this
+    order; returns the keys by id. An id that a concurrent transaction created meanwhile
+    is left out: the caller must then start again."""
     cur = await conn.execute(
-        "SELECT eid, doc FROM entities WHERE tenant = %s AND id = %s FOR UPDATE",
-        (tid, entity_id),
+        "INSERT INTO entities (tenant, id, created_at, modified_at, doc)"
+        " SELECT %s, r->>0, r->>1, r->>2, r->>3 FROM jsonb_array_elements(%s::jsonb)"
+        " WITH ORDINALITY AS u(r, n) ORDER BY n"
+        " ON CONFLICT (tenant, id) DO NOTHING RETURNING id, eid",
+        (tid, rows_json(rows)),
     )
-    row = await cur.fetchone()
-    return (int(row[0]), row[1]) if row is not None else None
+    return {r[0]: int(r[1]) for r in await cur.fetchall()}
+
+
+def update_entities(rows: Sequence[tuple[int, str, str]]) -> list[Statement]:
+    """The statement that rewrites these entity rows: (key, modifiedAt, document)."""
+    if len(rows) == 1:
+        eid, modified, doc = rows[0]
+        sql = "UPDATE entities SET modified_at = %s, doc = %s WHERE eid = %s"
+        return [(sql, (modified, doc, eid))]
+    if not rows:
+        return []
+    sql = (
+        "UPDATE entities e SET modified_at = u.r->>1, doc = u.r->>2"
+        " FROM jsonb_array_elements(%s::jsonb) AS u(r) WHERE e.eid = (u.r->>0)::bigint"
+    )
+    return [(sql, (rows_json(rows),))]
+
+
+async def run_together(conn: Conn, statements: Sequence[Statement]) -> None:
+    """Run data-modifying statements as one (each a WITH query of it): one statement to
+    send, plan and run. They all see the database as it was before, so they must not
+    touch the same rows: here an entity update, the deletion of index rows that it makes
+    stale and the insertion of new ones."""
+    if len(statements) == 1:
+        await conn.execute(*statements[0])
+    elif statements:
+        parts = ", ".join(f"w{n} AS ({sql})" for n, (sql, _) in enumerate(statements))
+        params = [p for _, ps in statements for p in ps]
+        await conn.execute(f"WITH {parts} SELECT 1", params)
+
+
+async def delete_entities(conn: Conn, eids: Sequence[int]) -> None:
+    """Delete entities; their index rows go with them (ON DELETE CASCADE)."""
+    if eids:
+        await conn.execute("DELETE FROM entities WHERE eid = ANY(%s::bigint[])", (list(eids),))
+
+
+_INSERT_TYPES = (
+    "INSERT INTO etypes (tenant, type, eid) SELECT (r->>0)::int, r->>1, (r->>2)::bigint"
+    " FROM jsonb_array_elements(%s::jsonb) AS r"
+)
+_INSERT_SCOPES = (
+    "INSERT INTO escopes (tenant, scope, eid) SELECT (r->>0)::int, r->>1, (r->>2)::bigint"
+    " FROM jsonb_array_elements(%s::jsonb) AS r"
+)
+_INSERT_ATTRS = (
+    "INSERT INTO attrs (tenant, path, root, kind, num, txt, eid) SELECT (r->>0)::int, r->>1,"
+    " r->>2, (r->>3)::smallint, (r->>4)::float8, r->>5, (r->>6)::bigint"
+    " FROM jsonb_array_elements(%s::jsonb) AS r"
+)
+_INSERT_GEO = (
+    "INSERT INTO geo (tenant, path, eid, geom) SELECT (r->>0)::int, r->>1, (r->>2)::bigint,"
+    " ST_SetSRID(ST_GeomFromGeoJSON(r->>3), 4326) FROM jsonb_array_elements(%s::jsonb) AS r"
+)
 
 
 class IndexRows:
-    """Index rows waiting to be inserted with the transaction's other rows."""
+    """Index rows to delete and to insert with the transaction's other rows."""
 
-    __slots__ = ("attrs", "geo", "history", "scopes", "types")
+    __slots__ = ("attrs", "drop_attrs", "drop_geo", "drop_meta", "geo", "scopes", "types")
 
     def __init__(self) -> None:
         self.types: list[tuple[Any, ...]] = []
         self.scopes: list[tuple[Any, ...]] = []
         self.attrs: list[tuple[Any, ...]] = []
         self.geo: list[tuple[Any, ...]] = []
-        self.history: list[tuple[Any, ...]] = []
+        self.drop_meta: list[int] = []
+        self.drop_geo: list[int] = []
+        self.drop_attrs: list[tuple[int, str]] = []
 
-    def add_entity(self, tid: int, eid: int, entity: Entity, attrs: list[str] | None) -> None:
-        """The rows of an entity: types, scopes, geometries, and values (of some attributes
-        only, when ``attrs`` is given)."""
+    def add_entity(self, tid: int, eid: int, entity: Entity) -> None:
+        """The rows of a new entity."""
+        self._add_meta(tid, eid, entity)
+        self._add_geo(tid, eid, entity)
+        for iri in entity["attrs"]:
+            self._add_attr(tid, eid, entity, iri)
+
+    def add_update(self, tid: int, eid: int, old: Entity, new: Entity) -> None:
+        """The rows that change when ``old`` becomes ``new``; the others stay."""
+        if old["type"] != new["type"] or old.get("scope") != new.get("scope"):
+            self.drop_meta.append(eid)
+            self._add_meta(tid, eid, new)
+        if geo_values(old) != geo_values(new):
+            self.drop_geo.append(eid)
+            self._add_geo(tid, eid, new)
+        old_attrs, new_attrs = old["attrs"], new["attrs"]
+        for iri in old_attrs:
+            if iri not in new_attrs:
+                self.drop_attrs.append((eid, iri))
+        for iri, instances in new_attrs.items():
+            if old_attrs.get(iri) != instances:
+                self.drop_attrs.append((eid, iri))
+                self._add_attr(tid, eid, new, iri)
+
+    def _add_meta(self, tid: int, eid: int, entity: Entity) -> None:
         self.types.extend((tid, t, eid) for t in entity["type"])
         self.scopes.extend((tid, s, eid) for s in entity.get("scope") or ())
+
+    def _add_geo(self, tid: int, eid: int, entity: Entity) -> None:
         self.geo.extend((tid, p, eid, orjson.dumps(g).decode()) for p, g in geo_values(entity))
-        for iri in entity["attrs"] if attrs is None else attrs:
-            for path, kind, num, txt in attribute_rows(
-                iri, entity["attrs"][iri], system_times=True
-            ):
-                self.attrs.append((tid, path, iri, kind, num, txt, eid))
 
-    async def flush(self, conn: Conn) -> None:
-        """Insert what was gathered."""
-        async with conn.cursor() as cur:
-            if self.types:
-                await cur.executemany(
-                    "INSERT INTO etypes (tenant, type, eid) VALUES (%s, %s, %s)", self.types
-                )
-            if self.scopes:
-                await cur.executemany(
-                    "INSERT INTO escopes (tenant, scope, eid) VALUES (%s, %s, %s)", self.scopes
-                )
-            if self.attrs:
-                await cur.executemany(
-                    "INSERT INTO attrs (tenant, path, root, kind, num, txt, eid)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    self.attrs,
-                )
-            if self.geo:
-                await cur.executemany(
-                    "INSERT INTO geo (tenant, path, eid, geom)"
-                    " VALUES (%s, %s, %s, ST_SetSRID(ST_GeomFromGeoJSON(%s::text), 4326))",
-                    self.geo,
-                )
+    def _add_attr(self, tid: int, eid: int, entity: Entity, iri: str) -> None:
+        for path, kind, num, txt in attribute_rows(iri, entity["attrs"][iri], system_times=True):
+            self.attrs.append((tid, path, iri, kind, num, txt, eid))
+
+    def statements(self) -> list[Statement]:
+        """The statements that delete, then insert, what was gathered; gathering starts
+        afresh."""
+        out = self._deletions()
+        for sql, rows in (
+            (_INSERT_TYPES, self.types),
+            (_INSERT_SCOPES, self.scopes),
+            (_INSERT_ATTRS, self.attrs),
+            (_INSERT_GEO, self.geo),
+        ):
+            if rows:
+                out.append((sql, (rows_json(rows),)))
         self.types, self.scopes, self.attrs, self.geo = [], [], [], []
+        return out
 
-
-async def insert_entity(conn: Conn, tid: int, entity: Entity, rows: IndexRows) -> int:
-    """Insert a new entity; its index rows go to ``rows``."""
-    cur = await conn.execute(
-        "INSERT INTO entities (tenant, id, created_at, modified_at, doc)"
-        " VALUES (%s, %s, %s, %s, %s) RETURNING eid",
-        (tid, entity["id"], entity["createdAt"], entity["modifiedAt"], _dump(entity)),
-    )
-    row = await cur.fetchone()
-    assert row is not None
-    rows.add_entity(tid, int(row[0]), entity, None)
-    return int(row[0])
-
-
-async def update_entity(
-    conn: Conn, tid: int, eid: int, old: Entity | None, new: Entity, rows: IndexRows
-) -> None:
-    """Update an entity's row; only the index rows that changed are rewritten."""
-    await conn.execute(
-        "UPDATE entities SET modified_at = %s, doc = %s WHERE eid = %s",
-        (new["modifiedAt"], _dump(new), eid),
-    )
-    meta_changed = old is None or old["type"] != new["type"] or old.get("scope") != new.get("scope")
-    geo_changed = old is None or geo_values(old) != geo_values(new)
-    if meta_changed:
-        await conn.execute("DELETE FROM etypes WHERE eid = %s", (eid,))
-        await conn.execute("DELETE FROM escopes WHERE eid = %s", (eid,))
-    if geo_changed:
-        await conn.execute("DELETE FROM geo WHERE eid = %s", (eid,))
-    old_attrs = old["attrs"] if old is not None else {}
-    changed = [a for a in new["attrs"] if old_attrs.get(a) != new["attrs"][a]]
-    gone = [a for a in old_attrs if a not in new["attrs"]]
-    if changed or gone:
-        await conn.execute(
-            "DELETE FROM attrs WHERE eid = %s AND root = ANY(%s)", (eid, [*changed, *gone])
-        )
-    if meta_changed:
-        rows.types.extend((tid, t, eid) for t in new["type"])
-        rows.scopes.extend((tid, s, eid) for s in new.get("scope") or ())
-    if geo_changed:
-        rows.geo.extend((tid, p, eid, orjson.dumps(g).decode()) for p, g in geo_values(new))
-    for iri in changed:
-        for path, kind, num, txt in attribute_rows(iri, new["attrs"][iri], system_times=True):
-            rows.attrs.append((tid, path, iri, kind, num, txt, eid))
-
-
-async def delete_entity(conn: Conn, eid: int) -> None:
-    """Delete an entity; its index rows go with it (ON DELETE CASCADE)."""
-    await conn.execute("DELETE FROM entities WHERE eid = %s", (eid,))
-
-
-def _dump(entity: Entity) -> str:
-    return orjson.dumps(entity).decode()
+    def _deletions(self) -> list[Statement]:
+        out: list[Statement] = []
+        if self.drop_meta:
+            out.append(("DELETE FROM etypes WHERE eid = ANY(%s::bigint[])", (self.drop_meta,)))
+            out.append(("DELETE FROM escopes WHERE eid = ANY(%s::bigint[])", (self.drop_meta,)))
+        if self.drop_geo:
+            out.append(("DELETE FROM geo WHERE eid = ANY(%s::bigint[])", (self.drop_geo,)))
+        drops = self.drop_attrs
+        if len({eid for eid, _ in drops}) == 1:
+            sql = "DELETE FROM attrs WHERE eid = %s AND root = ANY(%s::text[])"
+            out.append((sql, (drops[0][0], [root for _, root in drops])))
+        elif drops:
+            sql = (
+                "DELETE FROM attrs a USING jsonb_array_elements(%s::jsonb) AS d(r)"
+                " WHERE a.eid = (d.r->>0)::bigint AND a.root = d.r->>1"
+            )
+            out.append((sql, (rows_json(drops),)))
+        self.drop_meta, self.drop_geo, self.drop_attrs = [], [], []
+        return out

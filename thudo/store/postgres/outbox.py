@@ -10,6 +10,7 @@ window, and every change of a subscription bumps a version and sends a NOTIFY on
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -21,7 +22,7 @@ from thudo.store.base import (
     PendingNotification,
     SubscriptionRecord,
 )
-from thudo.store.postgres.database import Conn
+from thudo.store.postgres.database import Conn, rows_json
 
 __all__ = [
     "CHANNEL",
@@ -31,6 +32,7 @@ __all__ = [
     "counts",
     "delete_subscription",
     "insert_outbound",
+    "outbound_statements",
     "read_subscriptions",
     "save_subscription",
     "settle",
@@ -124,26 +126,29 @@ async def read_subscriptions(
 
 
 async def insert_outbound(
-    conn: Conn, tid: int, items: list[Outbound], now_iso: str, now_ts: float
+    conn: Conn, items: Sequence[tuple[int, Outbound]], now_iso: str, now_ts: float
 ) -> None:
-    """Write notifications to the outbox."""
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            "INSERT INTO outbox (tenant, sub_id, entity_id, trigger, payload, created_at,"
-            " next_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            [
-                (
-                    tid,
-                    o.sub_id,
-                    o.entity_id,
-                    o.trigger,
-                    orjson.dumps(o.payload).decode(),
-                    now_iso,
-                    now_ts,
-                )
-                for o in items
-            ],
-        )
+    """Write notifications (tenant, notification) to the outbox, in this order."""
+    for sql, params in outbound_statements(items, now_iso, now_ts):
+        await conn.execute(sql, params)
+
+
+def outbound_statements(
+    items: Sequence[tuple[int, Outbound]], now_iso: str, now_ts: float
+) -> list[tuple[str, Sequence[Any]]]:
+    """The statement that writes notifications (tenant, notification) to the outbox."""
+    if not items:
+        return []
+    rows = [
+        (tid, o.sub_id, o.entity_id, o.trigger, orjson.dumps(o.payload).decode())
+        for tid, o in items
+    ]
+    sql = (
+        "INSERT INTO outbox (tenant, sub_id, entity_id, trigger, payload, created_at, next_at)"
+        " SELECT (r->>0)::int, r->>1, r->>2, r->>3, r->>4, %s, %s"
+        " FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS u(r, n) ORDER BY n"
+    )
+    return [(sql, (now_iso, now_ts, rows_json(rows)))]
 
 
 _CLAIM = """
@@ -221,6 +226,7 @@ _ADMIT = """
 UPDATE subscriptions SET throttled_at = extract(epoch FROM clock_timestamp())
 WHERE tenant = %s AND id = %s AND (throttled_at IS NULL
     OR throttled_at <= extract(epoch FROM clock_timestamp()) - %s)
+RETURNING 1
 """
 
 
@@ -233,8 +239,9 @@ async def admit_throttled(conn: Conn, tid: int, items: list[Outbound]) -> list[O
     kept: list[Outbound] = []
     for item in items:
         if item.throttling:
+            # Fetched, not counted: the rowcount is unknown in pipeline mode.
             cur = await conn.execute(_ADMIT, (tid, item.sub_id, item.throttling))
-            if not cur.rowcount:
+            if await cur.fetchone() is None:
                 continue
         kept.append(item)
     return kept

@@ -9,15 +9,18 @@ from typing import Any
 
 from thudo.ngsild.temporal import Aggregation, TimeFilter
 from thudo.store.history import PERIODS, bucket_of, shift
-from thudo.store.postgres.database import Conn
+from thudo.store.postgres.database import Conn, rows_json
 
-__all__ = ["add_rows", "aggregate", "hourly_means", "refresh", "remove"]
+__all__ = ["add_rows", "add_statements", "aggregate", "hourly_means", "refresh", "remove"]
 
+# Rows go as one JSON parameter, one per bucket (a statement may not update a row twice).
 _UPSERT = (
     "INSERT INTO trollups (tenant, entity_id, attr, dataset_id, period, bucket, n, total, lo,"
-    " hi, sumsq) VALUES (%s, %s, %s, %s, %s, %s, 1, %s, %s, %s, %s)"
+    " hi, sumsq) SELECT (r->>0)::int, r->>1, r->>2, r->>3, r->>4, r->>5, (r->>6)::bigint,"
+    " (r->>7)::float8, (r->>8)::float8, (r->>9)::float8, (r->>10)::float8"
+    " FROM jsonb_array_elements(%s::jsonb) AS r"
     " ON CONFLICT (tenant, entity_id, attr, dataset_id, period, bucket) DO UPDATE SET"
-    " n = trollups.n + 1, total = trollups.total + excluded.total,"
+    " n = trollups.n + excluded.n, total = trollups.total + excluded.total,"
     " lo = least(trollups.lo, excluded.lo), hi = greatest(trollups.hi, excluded.hi),"
     " sumsq = trollups.sumsq + excluded.sumsq"
 )
@@ -26,17 +29,34 @@ _UPSERT = (
 async def add_rows(conn: Conn, rows: Iterable[Sequence[Any]]) -> None:
     """Count new instance rows (tenant, entity_id, attr, dataset_id, observed_at, created_at,
     modified_at, deleted_at, num, ...) into the rollups."""
-    params = []
+    for sql, params in add_statements(rows):
+        await conn.execute(sql, params)
+
+
+def add_statements(rows: Iterable[Sequence[Any]]) -> list[tuple[str, Sequence[Any]]]:
+    """The statement that counts new instance rows into the rollups (none if no row has
+    a number and an observedAt)."""
+    sums: dict[tuple[Any, ...], list[Any]] = {}
     for row in rows:
         tid, entity_id, attr, ds, observed, _, _, deleted, num = row[:9]
         if num is None or observed is None or deleted is not None:
             continue
         for period, _ in PERIODS:
-            bucket = bucket_of(observed, period)
-            params.append((tid, entity_id, attr, ds, period, bucket, num, num, num, num * num))
-    if params:
-        async with conn.cursor() as cur:
-            await cur.executemany(_UPSERT, params)
+            key = (tid, entity_id, attr, ds, period, bucket_of(observed, period))
+            acc = sums.get(key)
+            if acc is None:
+                sums[key] = [1, num, num, num, num * num]
+            else:
+                acc[0] += 1
+                acc[1] += num
+                acc[2] = min(acc[2], num)
+                acc[3] = max(acc[3], num)
+                acc[4] += num * num
+    if not sums:
+        return []
+    # In key order: concurrent writers take the row locks in the same order.
+    merged = [(*key, *acc) for key, acc in sorted(sums.items())]
+    return [(_UPSERT, (rows_json(merged),))]
 
 
 async def remove(conn: Conn, tid: int, entity_id: str, attr: str | None = None) -> None:

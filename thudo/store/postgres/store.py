@@ -1,8 +1,9 @@
 """The PostgreSQL store: a connection pool, one transaction per write, PostGIS geometries.
 
-Each write locks the entity ids it changes (an advisory lock, then ``FOR UPDATE`` on the
-row), runs the pure change function, and writes the entity, its index rows, its history
-and its outbox rows in the same transaction; observers hear of it only after the commit.
+Each write locks the rows of the entities it changes (``FOR UPDATE``), runs the pure change
+functions, and writes the entities, their index rows, history and outbox rows in the same
+transaction, a few set-based statements sent together (thudo/store/postgres/core.py);
+observers hear of it only after the commit.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import orjson
 
 from thudo.config import Settings
-from thudo.errors import AlreadyExists, NgsiError, ResourceNotFound
+from thudo.errors import AlreadyExists, ResourceNotFound
 from thudo.ngsild.model import Entity
 from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.validate import now_iso
@@ -36,9 +37,6 @@ from thudo.store.base import (
 from thudo.store.postgres import discovery, documents, outbox
 from thudo.store.postgres.core import Tx
 from thudo.store.postgres.database import Conn
-from thudo.store.postgres.entities import (
-    lock_entities,
-)
 from thudo.store.postgres.filters import compile_order, compile_selection
 from thudo.store.postgres.history import HistoryStore
 from thudo.store.postgres.listener import ChangeWatcher
@@ -122,34 +120,21 @@ class PostgresStore(HistoryStore, Store):
 
     async def change(self, tenant: str, entity_id: str, fn: Change) -> Any:
         async def job(conn: Conn, tx: Tx) -> Any:
-            await lock_entities(conn, tenant, [entity_id])
             result = await self._apply(conn, tx, tenant, entity_id, fn)
             await self._flush(conn, tx)
             return result
 
-        return await self._write(job)
+        return await self._write(job, pipeline=True)
 
     async def change_many(self, tenant: str, changes: Sequence[tuple[str, Change]]) -> list[Any]:
         items = list(changes)
 
         async def job(conn: Conn, tx: Tx) -> list[Any]:
-            await lock_entities(conn, tenant, [i for i, _ in items])
-            out: list[Any] = []
-            seen: set[str] = set()
-            for entity_id, fn in items:
-                if entity_id in seen:
-                    await tx.rows.flush(conn)  # earlier rows must be in place first
-                seen.add(entity_id)
-                # _apply writes nothing until the change has succeeded: a failed item
-                # needs no savepoint to undo.
-                try:
-                    out.append(await self._apply(conn, tx, tenant, entity_id, fn))
-                except NgsiError as exc:
-                    out.append(exc)
+            out = await self._apply_all(conn, tx, tenant, items, keep_errors=True)
             await self._flush(conn, tx)
             return out
 
-        results: list[Any] = await self._write(job)
+        results: list[Any] = await self._write(job, pipeline=True)
         return results
 
     def set_change_listener(
@@ -277,7 +262,7 @@ class PostgresStore(HistoryStore, Store):
     async def enqueue(self, tenant: str, items: list[Outbound]) -> None:
         async def job(conn: Conn, tx: Tx) -> None:
             tid = await self._tenant_for_write(conn, tenant, tx)
-            await outbox.insert_outbound(conn, tid, items, now_iso(), time.time())
+            await outbox.insert_outbound(conn, [(tid, i) for i in items], now_iso(), time.time())
             tx.outbox = True
 
         await self._write(job)

@@ -23,7 +23,7 @@ from thudo.store.history import (
     shape_aggregates,
 )
 from thudo.store.postgres import rollups
-from thudo.store.postgres.database import Conn
+from thudo.store.postgres.database import Conn, rows_json
 from thudo.store.postgres.filters import types_condition
 
 __all__ = [
@@ -35,15 +35,19 @@ __all__ = [
     "entity_exists",
     "history_values",
     "insert_rows",
+    "insert_statements",
     "instances",
     "modify_instance",
     "one_entity",
     "select_entities",
 ]
 
+# Rows go as one JSON parameter (database.rows_json): one statement, whatever their number.
 _INSERT = (
     "INSERT INTO tinstances (tenant, entity_id, attr, dataset_id, observed_at, created_at,"
-    " modified_at, deleted_at, num, doc, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " modified_at, deleted_at, num, doc, at) SELECT (r->>0)::int, r->>1, r->>2, r->>3, r->>4,"
+    " r->>5, r->>6, r->>7, (r->>8)::float8, r->>9, r->>10 FROM jsonb_array_elements(%s::jsonb)"
+    " WITH ORDINALITY AS u(r, n) ORDER BY n"
 )
 
 
@@ -75,10 +79,15 @@ async def insert_history(
 
 async def insert_rows(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
     """Insert instance rows and count them into the rollups."""
-    if rows:
-        async with conn.cursor() as cur:
-            await cur.executemany(_INSERT, rows)
-        await rollups.add_rows(conn, rows)
+    for sql, params in insert_statements(rows):
+        await conn.execute(sql, params)
+
+
+def insert_statements(rows: list[tuple[Any, ...]]) -> list[tuple[str, Sequence[Any]]]:
+    """The statements that insert instance rows and count them into the rollups."""
+    if not rows:
+        return []
+    return [(_INSERT, (rows_json(rows),)), *rollups.add_statements(rows)]
 
 
 async def append_instances(
@@ -92,15 +101,15 @@ async def append_instances(
         for i in insts
     ]
     replaced = [(r[0], r[1], r[2], r[3], r[4]) for r in rows if r[4] is not None]
-    async with conn.cursor() as cur:
-        if replaced:
+    if replaced:
+        async with conn.cursor() as cur:
             await cur.executemany(
                 "DELETE FROM tinstances WHERE tenant = %s AND entity_id = %s AND attr = %s"
                 " AND dataset_id = %s AND observed_at = %s",
                 replaced,
             )
-        if rows:
-            await cur.executemany(_INSERT, rows)
+    if rows:
+        await conn.execute(_INSERT, (rows_json(rows),))
     # Replaced instances would be counted twice: recompute the buckets they touch.
     for attr in attrs:
         stamps = [r[4] for r in rows if r[2] == attr and r[4] is not None]
