@@ -8,7 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from thudo.ngsild.temporal import Aggregation, TimeFilter
-from thudo.store.history import PERIODS, bucket_of, shift
+from thudo.store.history import (
+    PERIODS,
+    bucket_of,
+    period_columns,
+    shape_aggregates,
+    shape_periods,
+    shift,
+)
 from thudo.store.postgres.database import Conn, rows_json
 
 __all__ = ["add_rows", "add_statements", "aggregate", "hourly_means", "refresh", "remove"]
@@ -103,40 +110,87 @@ async def aggregate(
     aggr: Aggregation,
     origin: str,
     period: str,
-) -> list[tuple[Any, ...]]:
-    """Rows shaped like the raw aggregation's (see history.shape_aggregates); when each row
-    is one period, the bucket start text is appended instead of an index."""
+) -> dict[str, list[dict[str, Any]]]:
+    """aggregatedValues from the rollups of ``period`` (which ``covers`` chose)."""
+    seconds = dict(PERIODS)[period]
+    if aggr.period_s == seconds:
+        groups = await _periods(conn, tid, entity_id, attrs, time, aggr, period)
+        return shape_periods(groups, aggr, seconds)
+    rows = await _grouped(conn, tid, entity_id, attrs, time, aggr, origin, period)
+    return shape_aggregates(rows, origin, aggr, time)
+
+
+def _bucket_range(time: TimeFilter) -> tuple[str, list[Any]]:
     start, end = time.bounds()
-    one_per_period = aggr.period_s == dict(PERIODS)[period]
-    params: list[Any] = []
-    if one_per_period:
-        sql = (
-            "SELECT attr, dataset_id, NULL, n, NULL, total, total / n, lo, hi, sumsq,"
-            " 'Property', bucket FROM trollups"
-        )
-    else:
-        sql = (
-            "SELECT attr, dataset_id,"
-            " floor((extract(epoch FROM bucket::timestamptz) - %s) / %s)::bigint AS b,"
-            " sum(n)::bigint, NULL, sum(total), sum(total) / sum(n), min(lo), max(hi), sum(sumsq),"
-            " 'Property' FROM trollups"
-        )
-        params.extend([_epoch(origin), aggr.period_s])
-    sql += " WHERE tenant = %s AND entity_id = %s AND period = %s"
-    params.extend([tid, entity_id, period])
+    sql, params = "", []
     if start is not None:
         sql += " AND bucket >= %s"
         params.append(start)
     if end is not None:
         sql += " AND bucket < %s"
         params.append(end)
+    return sql, params
+
+
+async def _periods(
+    conn: Conn,
+    tid: int,
+    entity_id: str,
+    attrs: Sequence[str] | None,
+    time: TimeFilter,
+    aggr: Aggregation,
+    period: str,
+) -> list[tuple[str, str, list[Any]]]:
+    """One rollup row per asked period: per (attr, datasetId), its rows in bucket order with
+    only the columns the methods need (16,667 rows for two years of hours)."""
+    sql = (
+        "SELECT DISTINCT attr, dataset_id FROM trollups"
+        " WHERE tenant = %s AND entity_id = %s AND period = %s"
+    )
+    params: list[Any] = [tid, entity_id, period]
     if attrs is not None:
         sql += " AND attr = ANY(%s)"
         params.append(list(attrs))
-    if one_per_period:
-        sql += " ORDER BY attr, dataset_id, bucket"
-    else:
-        sql += " GROUP BY attr, dataset_id, b ORDER BY attr, dataset_id, b"
+    cur = await conn.execute(sql + " ORDER BY attr, dataset_id", params)
+    where, bounds = _bucket_range(time)
+    rows_sql = (
+        f"SELECT bucket, {period_columns(aggr.methods)} FROM trollups WHERE tenant = %s"
+        f" AND entity_id = %s AND attr = %s AND dataset_id = %s AND period = %s{where}"
+        " ORDER BY bucket"
+    )
+    out = []
+    for attr, ds in await cur.fetchall():
+        found = await conn.execute(rows_sql, (tid, entity_id, attr, ds, period, *bounds))
+        rows = await found.fetchall()
+        if rows:
+            out.append((attr, ds, rows))
+    return out
+
+
+async def _grouped(
+    conn: Conn,
+    tid: int,
+    entity_id: str,
+    attrs: Sequence[str] | None,
+    time: TimeFilter,
+    aggr: Aggregation,
+    origin: str,
+    period: str,
+) -> list[tuple[Any, ...]]:
+    """Several rollup rows per asked period, summed in SQL: rows shaped like the raw
+    aggregation's (attr, datasetId, bucket index, counts)."""
+    where, bounds = _bucket_range(time)
+    sql = (
+        "SELECT attr, dataset_id,"
+        " floor((extract(epoch FROM bucket::timestamptz) - %s) / %s)::bigint AS b,"
+        " sum(n)::bigint, NULL, sum(total), sum(total) / sum(n), min(lo), max(hi), sum(sumsq),"
+        " NULL FROM trollups WHERE tenant = %s AND entity_id = %s AND period = %s" + where
+    )
+    params: list[Any] = [_epoch(origin), aggr.period_s, tid, entity_id, period, *bounds]
+    if attrs is not None:
+        sql += " AND attr = ANY(%s)"
+        params.append(list(attrs))
+    sql += " GROUP BY attr, dataset_id, b ORDER BY attr, dataset_id, b"
     cur = await conn.execute(sql, params)
     return [tuple(r) for r in await cur.fetchall()]
 

@@ -372,8 +372,7 @@ async def aggregate(
         return {}
     period = covers(aggr, time, origin)
     if period is not None:
-        rows = await rollups.aggregate(conn, tid, entity_id, attrs, time, aggr, origin, period)
-        return shape_aggregates(rows, origin, aggr, time)
+        return await rollups.aggregate(conn, tid, entity_id, attrs, time, aggr, origin, period)
     rows = await _raw_aggregate(conn, tid, entity_id, base, params, column, origin, aggr)
     return shape_aggregates(rows, origin, aggr, time)
 
