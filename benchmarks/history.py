@@ -5,8 +5,8 @@
     python benchmarks/history.py --backend postgres   # the same on a new PostgreSQL database
     python benchmarks/history.py --help
 
-One fresh ``thudo serve`` (own SQLite file, or own PostgreSQL database) is loaded through the temporal API: a
-``POST /temporal/entities`` with the first batch of instances, then
+One fresh ``thudo serve`` (own SQLite file, or own PostgreSQL database) is loaded through
+the temporal API: a ``POST /temporal/entities`` with the first batch of instances, then
 ``POST /temporal/entities/{id}/attrs`` with the rest, 10,000 instances of ``pm25`` per
 request, one instance a minute. The data sets are one entity each with 10,000, 100,000 and
 1,000,000 instances (from 2023-01-01) and a fleet of 100 entities with 30 days each (from
