@@ -92,6 +92,8 @@ class ActiveContext:
         self.source = source
         self._expanded: dict[str, str] = {}
         self._compacted: dict[str, str] = {}
+        #: Names that passed the parser's checks, with their IRIs (filled by the parser).
+        self.checked_names: dict[str, str] = {}
         self._inverse: dict[str, str] | None = None
         self._prefixes: list[tuple[str, str]] | None = None
 

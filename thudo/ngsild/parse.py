@@ -76,11 +76,17 @@ def expand_name(name: Any, ctx: ActiveContext, what: str = "attribute name") -> 
     """Check an attribute name (clause 4.6.2) and expand it to an IRI."""
     if not isinstance(name, str):
         raise BadRequestData(f"{what} must be a string")
+    # The checks pass or fail alike for every kind of name: a passed one is not checked again.
+    known = ctx.checked_names.get(name)
+    if known is not None:
+        return known
     if not is_uri(name) or "//" not in name:
         check_name(name, what)
     iri = ctx.expand(name)
     if ":" not in iri:
         raise BadRequestData(f"{what} {name!r} cannot be expanded to an IRI by the @context")
+    if len(ctx.checked_names) < 100_000:
+        ctx.checked_names[name] = iri
     return iri
 
 

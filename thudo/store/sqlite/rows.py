@@ -1,5 +1,9 @@
 """An entity's rows in the SQLite store: the entity row with its document, and its type,
-scope, attribute-index and geo rows, gathered per write job and inserted together."""
+scope, attribute-index and geo rows, gathered per write job and inserted together.
+
+New entities and geometries get their row numbers here (the largest one plus one, as
+SQLite would pick them): the writer holds the write lock, so no one else takes them, and
+the rows can wait in memory for one multi-row INSERT per table (see ``bulk``)."""
 
 from __future__ import annotations
 
@@ -14,20 +18,55 @@ from shapely.geometry import shape
 from thudo.ngsild.model import Entity
 from thudo.ngsild.values import geo_values
 from thudo.store.sqlite import temporal
+from thudo.store.sqlite.bulk import insert_many
 from thudo.store.sqlite.paths import PathIds
 
-__all__ = ["INSERT_ATTR", "Rows", "delete_entity_rows", "insert_entity", "update_entity"]
+__all__ = ["INSERT_ATTR", "RowIds", "Rows", "delete_entity_rows", "insert_entity", "update_entity"]
 
 INSERT_ATTR = "INSERT INTO attrs (tenant, pid, root, kind, val, eid) VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT_ATTRS = "INSERT INTO attrs (tenant, pid, root, kind, val, eid)"
+_INSERT_ENTITY = "INSERT INTO entities (eid, tenant, id, created_at, modified_at, doc)"
+
+
+class RowIds:
+    """The next row numbers of entities and geometries within the writer's transaction:
+    read once per transaction, then counted on, and forgotten when it ends."""
+
+    __slots__ = ("_eid", "_gid")
+
+    def __init__(self) -> None:
+        self._eid: int | None = None
+        self._gid: int | None = None
+
+    def new_eid(self, conn: sqlite3.Connection) -> int:
+        """The row number of a new entity."""
+        if self._eid is None:
+            self._eid = _max(conn, "SELECT max(eid) FROM entities")
+        self._eid += 1
+        return self._eid
+
+    def new_gid(self, conn: sqlite3.Connection) -> int:
+        """The row number of a new geometry."""
+        if self._gid is None:
+            self._gid = _max(conn, "SELECT max(gid) FROM geo")
+        self._gid += 1
+        return self._gid
+
+    def reset(self) -> None:
+        """The transaction ended (committed or rolled back): read them again next time."""
+        self._eid = self._gid = None
 
 
 class Rows:
-    """Index and history rows gathered over the changes of one job, inserted together:
-    one executemany per table instead of several per entity."""
+    """Entity, index and history rows gathered over the changes of one job, inserted
+    together: a few multi-row INSERTs per table instead of several statements per entity."""
 
-    __slots__ = ("attrs", "history", "scopes", "types")
+    __slots__ = ("attrs", "entities", "geo", "history", "ids", "scopes", "types")
 
-    def __init__(self) -> None:
+    def __init__(self, ids: RowIds | None = None) -> None:
+        self.ids = ids if ids is not None else RowIds()
+        self.entities: list[tuple[Any, ...]] = []
+        self.geo: list[tuple[Any, ...]] = []
         self.attrs: list[tuple[Any, ...]] = []
         self.types: list[tuple[Any, ...]] = []
         self.scopes: list[tuple[Any, ...]] = []
@@ -35,27 +74,33 @@ class Rows:
 
     def flush(self, conn: sqlite3.Connection) -> None:
         """Insert what was gathered."""
-        if self.types:
-            conn.executemany("INSERT INTO etypes (tenant, type, eid) VALUES (?, ?, ?)", self.types)
-        if self.scopes:
-            conn.executemany(
-                "INSERT INTO escopes (tenant, scope, eid) VALUES (?, ?, ?)", self.scopes
-            )
-        if self.attrs:
-            conn.executemany(INSERT_ATTR, self.attrs)
+        insert_many(conn, _INSERT_ENTITY, 6, self.entities)
+        if self.geo:
+            places = [g[:5] for g in self.geo]
+            insert_many(conn, "INSERT INTO geo (gid, tenant, path, eid, wkb)", 5, places)
+            boxes = [(g[0], *g[5:]) for g in self.geo]
+            insert_many(conn, "INSERT INTO geo_rtree (gid, minx, maxx, miny, maxy)", 5, boxes)
+            self.geo = []
+        insert_many(conn, "INSERT INTO etypes (tenant, type, eid)", 3, self.types)
+        insert_many(conn, "INSERT INTO escopes (tenant, scope, eid)", 3, self.scopes)
+        insert_many(conn, _INSERT_ATTRS, 6, self.attrs)
         temporal.insert_rows(conn, self.history)
-        self.attrs, self.types, self.scopes, self.history = [], [], [], []
+        self.entities, self.attrs, self.types, self.scopes, self.history = [], [], [], [], []
+
+
+def _max(conn: sqlite3.Connection, sql: str) -> int:
+    found = conn.execute(sql).fetchone()[0]
+    return int(found) if found is not None else 0
 
 
 def insert_entity(conn: sqlite3.Connection, tid: int, entity: Entity, rows: Rows) -> int:
-    cur = conn.execute(
-        "INSERT INTO entities (tenant, id, created_at, modified_at, doc) VALUES (?, ?, ?, ?, ?)",
-        (tid, entity["id"], entity["createdAt"], entity["modifiedAt"], orjson.dumps(entity)),
+    """Gather a new entity's rows; returns its row number."""
+    eid = rows.ids.new_eid(conn)
+    rows.entities.append(
+        (eid, tid, entity["id"], entity["createdAt"], entity["modifiedAt"], orjson.dumps(entity))
     )
-    eid = cur.lastrowid
-    assert eid is not None
     _insert_types(tid, eid, entity, rows)
-    _insert_geo(conn, tid, eid, entity)
+    _insert_geo(conn, tid, eid, entity, rows)
     return eid
 
 
@@ -74,18 +119,11 @@ def _wkb_and_bounds(geojson: dict[str, Any]) -> tuple[bytes, tuple[float, ...]]:
     return shapely.to_wkb(geom), tuple(geom.bounds)
 
 
-def _insert_geo(conn: sqlite3.Connection, tid: int, eid: int, entity: Entity) -> None:
+def _insert_geo(conn: sqlite3.Connection, tid: int, eid: int, entity: Entity, rows: Rows) -> None:
     for path, geojson in geo_values(entity):
         wkb, bounds = _wkb_and_bounds(geojson)
-        cur = conn.execute(
-            "INSERT INTO geo (tenant, path, eid, wkb) VALUES (?, ?, ?, ?)",
-            (tid, path, eid, wkb),
-        )
         minx, miny, maxx, maxy = bounds
-        conn.execute(
-            "INSERT INTO geo_rtree (gid, minx, maxx, miny, maxy) VALUES (?, ?, ?, ?, ?)",
-            (cur.lastrowid, minx, maxx, miny, maxy),
-        )
+        rows.geo.append((rows.ids.new_gid(conn), tid, path, eid, wkb, minx, maxx, miny, maxy))
 
 
 def _delete_geo(conn: sqlite3.Connection, eid: int) -> None:
@@ -122,7 +160,7 @@ def update_entity(
         _insert_types(tid, eid, new, rows)
     if old is None or geo_values(old) != geo_values(new):
         _delete_geo(conn, eid)
-        _insert_geo(conn, tid, eid, new)
+        _insert_geo(conn, tid, eid, new, rows)
     old_attrs = old["attrs"] if old is not None else {}
     new_attrs = new["attrs"]
     changed = [a for a in new_attrs if old_attrs.get(a) != new_attrs[a]]

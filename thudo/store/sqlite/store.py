@@ -31,7 +31,7 @@ from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.temporal import Aggregation, TemporalEntity, cut_to_range
 from thudo.ngsild.temporal import TimeFilter as TemporalTime
 from thudo.ngsild.validate import now_iso
-from thudo.ngsild.values import K_ATTR, index_rows
+from thudo.ngsild.values import K_ATTR, attribute_rows
 from thudo.store.base import (
     DELETE,
     UNCHANGED,
@@ -54,7 +54,7 @@ from thudo.store.sqlite.connection import FunctionFailure, open_connection
 from thudo.store.sqlite.filters import compile_order, compile_selection
 from thudo.store.sqlite.outbox import insert_outbound
 from thudo.store.sqlite.paths import PathIds
-from thudo.store.sqlite.rows import Rows, delete_entity_rows, insert_entity, update_entity
+from thudo.store.sqlite.rows import RowIds, Rows, delete_entity_rows, insert_entity, update_entity
 from thudo.store.sqlite.schema import migrate
 from thudo.store.sqlite.writer import Writer
 
@@ -62,6 +62,8 @@ __all__ = ["SqliteStore"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: ``_apply``'s ``stored`` for an entity known not to exist.
+_ABSENT: tuple[int, bytes] = (-1, b"")
 
 
 class SqliteStore(Store):
@@ -71,6 +73,7 @@ class SqliteStore(Store):
         self._settings = settings
         self._path = settings.sqlite_path
         self._paths = PathIds()
+        self._row_ids = RowIds()
         self._checkpointer = Checkpointer(
             lambda: self._connect(readonly=False), max_bytes=settings.sqlite_wal_max_mib << 20
         )
@@ -78,7 +81,7 @@ class SqliteStore(Store):
             self._connect_writer,
             settings.sqlite_group_commit_max,
             self._after_commit,
-            self._paths.rolled_back,
+            self._rolled_back,
         )
         self._listener: ChangeListener | None = None
         self._wants: Callable[[str, list[str]], bool] | None = None
@@ -199,20 +202,37 @@ class SqliteStore(Store):
         self, tenant: str, changes: list[tuple[str, Change]], conn: sqlite3.Connection
     ) -> list[Any]:
         out: list[Any] = []
-        rows = Rows()
+        rows = Rows(self._row_ids)
+        found = self._stored(conn, tenant, [entity_id for entity_id, _ in changes])
         seen: set[str] = set()
         for entity_id, fn in changes:
-            if entity_id in seen:
+            again = entity_id in seen
+            if again:
                 rows.flush(conn)  # its earlier rows must be in place before they change
             seen.add(entity_id)
+            stored = None if again else found.get(entity_id, _ABSENT)
             # _apply writes nothing until the change has succeeded, so a failed item
             # needs no savepoint to undo.
             try:
-                out.append(self._apply(tenant, entity_id, fn, conn, rows=rows))
+                out.append(self._apply(tenant, entity_id, fn, conn, rows=rows, stored=stored))
             except NgsiError as exc:
                 out.append(exc)
         rows.flush(conn)
         return out
+
+    def _stored(
+        self, conn: sqlite3.Connection, tenant: str, ids: list[str]
+    ) -> dict[str, tuple[int, bytes]]:
+        """The row numbers and documents of those of ``ids`` that exist, in one query."""
+        known = self._tenant_if_any(conn, tenant)
+        if known is None:
+            return {}
+        rows = conn.execute(
+            "SELECT id, eid, doc FROM entities WHERE tenant = ?"
+            " AND id IN (SELECT value FROM json_each(?))",
+            (known, orjson.dumps(ids)),
+        ).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     def _apply(
         self,
@@ -222,12 +242,17 @@ class SqliteStore(Store):
         conn: sqlite3.Connection,
         history: bool = True,
         rows: Rows | None = None,
+        stored: tuple[int, bytes] | None = None,
     ) -> Any:
+        """Apply one change; ``stored`` is the entity's row if the caller read it already
+        (``_ABSENT``: it does not exist)."""
         own = rows is None
-        buf = rows if rows is not None else Rows()
+        buf = rows if rows is not None else Rows(self._row_ids)
         known = self._tenant_if_any(conn, tenant)
         row = None
-        if known is not None:
+        if stored is not None:
+            row = None if stored is _ABSENT else stored
+        elif known is not None:
             row = conn.execute(
                 "SELECT eid, doc FROM entities WHERE tenant = ? AND id = ?", (known, entity_id)
             ).fetchone()
@@ -294,13 +319,18 @@ class SqliteStore(Store):
         out = []
         for iri, instances in entity["attrs"].items():
             root = pid(conn, iri)
-            for path, kind, num, txt in index_rows({"attrs": {iri: instances}}):
+            for path, kind, num, txt in attribute_rows(iri, instances):
                 value = num if num is not None else txt
                 out.append((tid, root if path == iri else pid(conn, path), root, kind, value, eid))
         return out
 
+    def _rolled_back(self) -> None:
+        self._paths.rolled_back()
+        self._row_ids.reset()
+
     def _after_commit(self) -> None:
         self._paths.committed()
+        self._row_ids.reset()
         if self._observed:
             self._observed = False
             if self._observer is not None:

@@ -16,6 +16,7 @@ from thudo.ngsild.typeexpr import TypeAll, TypeAny, TypeExpr, TypeName
 from thudo.ngsild.validate import normalize_datetime
 from thudo.store.history import TIME_COLUMN, instance_id_row, instance_uri, shape_aggregates
 from thudo.store.sqlite import rollups
+from thudo.store.sqlite.bulk import insert_many
 
 __all__ = [
     "aggregate",
@@ -31,10 +32,11 @@ __all__ = [
     "select_entities",
 ]
 
-_INSERT = (
+_COLUMNS = (
     "INSERT INTO tinstances (tenant, entity_id, attr, dataset_id, observed_at, created_at,"
-    " modified_at, deleted_at, num, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " modified_at, deleted_at, num, doc)"
 )
+_INSERT = _COLUMNS + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # Shared with the PostgreSQL backend (thudo.store.history); re-exported under the old names.
 instance_row = instance_id_row
 
@@ -43,7 +45,8 @@ def _row(
     tid: int, entity_id: str, attr: str, inst: Instance, now: str, deleted: bool
 ) -> tuple[Any, ...]:
     """The tinstances row of an instance; the instanceId is its row number, added on read."""
-    inst = {k: v for k, v in inst.items() if k != "instanceId"}
+    inst = dict(inst)
+    inst.pop("instanceId", None)
     stamp = normalize_datetime(now)
     if deleted:
         inst["deletedAt"] = now
@@ -103,7 +106,7 @@ def insert_history(
 def insert_rows(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
     """Insert instance rows and count them into the rollups."""
     if rows:
-        conn.executemany(_INSERT, rows)
+        insert_many(conn, _COLUMNS, 10, rows)
         rollups.add_rows(conn, rows)
 
 
