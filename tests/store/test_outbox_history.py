@@ -47,6 +47,27 @@ async def test_outbox_claims_each_row_once_and_settles(store: Store) -> None:
     assert (stats.times_sent, stats.times_failed) == (1, 3)
 
 
+async def test_deliveries_settled_together_count_per_subscription(store: Store) -> None:
+    other = {**SUB, "id": "urn:ngsi-ld:Subscription:2"}
+    for doc in (SUB, other):
+        await store.save_subscription(SubscriptionRecord("", dict(doc), {}), True)
+    items = [Outbound(SUB["id"], f"urn:e:{i}", "entityUpdated", {"n": i}) for i in range(3)]
+    items.append(Outbound(other["id"], "urn:e:9", "entityUpdated", {"n": 9}))
+    await store.enqueue("", items)
+    claimed = await store.claim_notifications(10, 30.0)
+    assert len(claimed) == 4
+    stamps = [f"2024-01-01T00:00:0{i}.000Z" for i in (3, 1, 2, 5)]
+    outcomes = [DeliveryOutcome(p.nid, True, at) for p, at in zip(claimed, stamps, strict=True)]
+    # The same outcome twice (a retried settle) counts once.
+    await store.settle_notifications(outcomes + outcomes[:1])
+    assert await store.outbox_counts() == {"pending": 0, "failed": 0}
+    first = (await store.get_subscription("", SUB["id"])).stats  # type: ignore[union-attr]
+    second = (await store.get_subscription("", other["id"])).stats  # type: ignore[union-attr]
+    assert (first.times_sent, first.times_failed) == (3, 0)
+    assert first.last_success == first.last_notification == "2024-01-01T00:00:03.000Z"
+    assert (second.times_sent, second.last_success) == (1, "2024-01-01T00:00:05.000Z")
+
+
 async def test_a_period_is_claimed_once(store: Store) -> None:
     await store.save_subscription(SubscriptionRecord("", {**SUB, "timeInterval": 0}, {}), True)
     now = time.time()

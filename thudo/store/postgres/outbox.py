@@ -203,8 +203,9 @@ async def settle(conn: Conn, outcomes: list[DeliveryOutcome]) -> None:
             ("times_sent", "last_success") if out.ok else ("times_failed", "last_failure")
         )
         await conn.execute(
-            f"UPDATE subscriptions SET {counter} = {counter} + 1, last_notification = %s,"
-            f" {last} = %s WHERE tenant = %s AND id = %s",
+            f"UPDATE subscriptions SET {counter} = {counter} + 1,"
+            f" last_notification = greatest(last_notification, %s),"
+            f" {last} = greatest({last}, %s) WHERE tenant = %s AND id = %s",
             (out.at, out.at, row[0], row[1]),
         )
 

@@ -19,6 +19,7 @@ from thudo.store.base import (
     PendingNotification,
     SubscriptionRecord,
 )
+from thudo.store.sqlite.bulk import insert_many
 
 __all__ = [
     "bump_version",
@@ -105,15 +106,21 @@ def read_subscriptions(
 def insert_outbound(
     conn: sqlite3.Connection, tid: int, items: list[Outbound], now_iso: str, now_ts: float
 ) -> None:
-    """Write notifications to the outbox."""
-    conn.executemany(
-        "INSERT INTO outbox (tenant, sub_id, entity_id, trigger, payload, created_at, next_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+    """Write notifications to the outbox (in one statement per 500: see bulk.py)."""
+    insert_many(
+        conn,
+        "INSERT INTO outbox (tenant, sub_id, entity_id, trigger, payload, created_at, next_at)",
+        7,
         [
             (tid, o.sub_id, o.entity_id, o.trigger, orjson.dumps(o.payload), now_iso, now_ts)
             for o in items
         ],
     )
+
+
+# Sets of outbox rows go to one statement as a JSON array of row numbers: a statement is
+# one step for sqlite3 (which hands the GIL over at every step), where executemany takes
+# a step, and possibly a wait for the GIL, per row.
 
 
 def claim(
@@ -130,9 +137,11 @@ def claim(
         "AND p.nid < o.nid) ORDER BY o.nid LIMIT ?",
         (now, now, limit),
     ).fetchall()
-    conn.executemany(
-        "UPDATE outbox SET lease_until = ? WHERE nid = ?", [(now + lease_s, r[0]) for r in rows]
-    )
+    if rows:
+        conn.execute(
+            "UPDATE outbox SET lease_until = ? WHERE nid IN (SELECT value FROM json_each(?))",
+            (now + lease_s, orjson.dumps([r[0] for r in rows])),
+        )
     return [
         PendingNotification(r[0], r[1], r[2], r[3], r[4], orjson.loads(r[5]), r[6], r[7])
         for r in rows
@@ -141,35 +150,56 @@ def claim(
 
 def settle(conn: sqlite3.Connection, outcomes: list[DeliveryOutcome]) -> None:
     """Record delivery results in the outbox and in the subscriptions' status."""
+    delivered = [out for out in outcomes if out.ok]
+    if delivered:
+        _settle_delivered(conn, delivered)
     for out in outcomes:
-        row = conn.execute("SELECT tenant, sub_id FROM outbox WHERE nid = ?", (out.nid,)).fetchone()
-        if row is None:
-            continue
-        if out.ok:
-            conn.execute("DELETE FROM outbox WHERE nid = ?", (out.nid,))
-            conn.execute(
-                "UPDATE subscriptions SET times_sent = times_sent + 1, last_notification = ?, "
-                "last_success = ? WHERE tenant = ? AND id = ?",
-                (out.at, out.at, row[0], row[1]),
-            )
-            continue
-        if out.retry_at is not None:
-            conn.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_at = ?, lease_until = 0, "
-                "last_error = ? WHERE nid = ?",
-                (out.retry_at, out.error, out.nid),
-            )
-        else:
-            conn.execute(
-                "UPDATE outbox SET attempts = attempts + 1, failed = 1, last_error = ? "
-                "WHERE nid = ?",
-                (out.error, out.nid),
-            )
+        if not out.ok:
+            _settle_failed(conn, out)
+
+
+def _settle_delivered(conn: sqlite3.Connection, outcomes: list[DeliveryOutcome]) -> None:
+    """Count the deliveries into their subscriptions, then delete the rows: two statements
+    for the whole batch."""
+    latest = {out.nid: out.at for out in outcomes}  # a row counts once
+    pairs = orjson.dumps([[nid, at] for nid, at in latest.items()])
+    conn.execute(
+        "UPDATE subscriptions SET times_sent = times_sent + d.n,"
+        " last_notification = max(coalesce(last_notification, ''), d.at),"
+        " last_success = max(coalesce(last_success, ''), d.at)"
+        " FROM (SELECT o.tenant, o.sub_id, count(*) AS n,"
+        " max(json_extract(j.value, '$[1]')) AS at FROM json_each(?) AS j"
+        " JOIN outbox o ON o.nid = json_extract(j.value, '$[0]')"
+        " GROUP BY o.tenant, o.sub_id) AS d"
+        " WHERE subscriptions.tenant = d.tenant AND subscriptions.id = d.sub_id",
+        (pairs,),
+    )
+    conn.execute(
+        "DELETE FROM outbox WHERE nid IN (SELECT value FROM json_each(?))",
+        (orjson.dumps(list(latest)),),
+    )
+
+
+def _settle_failed(conn: sqlite3.Connection, out: DeliveryOutcome) -> None:
+    row = conn.execute("SELECT tenant, sub_id FROM outbox WHERE nid = ?", (out.nid,)).fetchone()
+    if row is None:
+        return
+    if out.retry_at is not None:
         conn.execute(
-            "UPDATE subscriptions SET times_failed = times_failed + 1, last_notification = ?, "
-            "last_failure = ? WHERE tenant = ? AND id = ?",
-            (out.at, out.at, row[0], row[1]),
+            "UPDATE outbox SET attempts = attempts + 1, next_at = ?, lease_until = 0, "
+            "last_error = ? WHERE nid = ?",
+            (out.retry_at, out.error, out.nid),
         )
+    else:
+        conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, failed = 1, last_error = ? WHERE nid = ?",
+            (out.error, out.nid),
+        )
+    conn.execute(
+        "UPDATE subscriptions SET times_failed = times_failed + 1, last_notification = ?, "
+        "last_failure = ? WHERE tenant = ? AND id = ?",
+        (out.at, out.at, row[0], row[1]),
+    )
 
 
 def claim_period(
