@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "PERIODS",
     "ROLLUP_METHODS",
     "TIME_COLUMN",
+    "RollupAsk",
     "bucket_of",
     "covers",
     "instance_id_row",
@@ -123,6 +125,25 @@ def covers(aggr: Aggregation, time: TimeFilter, origin: str) -> str | None:
         if _aligned(origin, seconds) and _aligned(start, seconds) and _aligned(end, seconds):
             return period
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class RollupAsk:
+    """An aggregation to answer from the rollups: whose history, which methods and time,
+    the periods' origin, and the rollup period (``covers``) that answers it."""
+
+    tid: int
+    entity_id: str
+    attrs: Sequence[str] | None
+    time: TimeFilter
+    aggr: Aggregation
+    origin: str
+    period: str
+
+    @property
+    def one_row_per_period(self) -> bool:
+        """Whether each asked period is exactly one rollup row."""
+        return self.aggr.period_s == dict(PERIODS)[self.period]
 
 
 # Where each method is in a row of (attr, datasetId, bucket, count, distinct, sum, avg, min,

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from thudo.ngsild.temporal import Aggregation, TimeFilter
 from thudo.store.history import (
     PERIODS,
+    RollupAsk,
     bucket_of,
     period_columns,
     shape_aggregates,
@@ -101,95 +101,71 @@ def _epoch(stamp: str) -> int:
     return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
 
 
-async def aggregate(
-    conn: Conn,
-    tid: int,
-    entity_id: str,
-    attrs: Sequence[str] | None,
-    time: TimeFilter,
-    aggr: Aggregation,
-    origin: str,
-    period: str,
-) -> dict[str, list[dict[str, Any]]]:
-    """aggregatedValues from the rollups of ``period`` (which ``covers`` chose)."""
-    seconds = dict(PERIODS)[period]
-    if aggr.period_s == seconds:
-        groups = await _periods(conn, tid, entity_id, attrs, time, aggr, period)
-        return shape_periods(groups, aggr, seconds)
-    rows = await _grouped(conn, tid, entity_id, attrs, time, aggr, origin, period)
-    return shape_aggregates(rows, origin, aggr, time)
+async def aggregate(conn: Conn, ask: RollupAsk) -> dict[str, list[dict[str, Any]]]:
+    """aggregatedValues from the rollups of the period that ``covers`` chose."""
+    if ask.one_row_per_period:
+        groups = await _periods(conn, ask)
+        return shape_periods(groups, ask.aggr, dict(PERIODS)[ask.period])
+    return shape_aggregates(await _grouped(conn, ask), ask.origin, ask.aggr, ask.time)
 
 
-def _bucket_range(time: TimeFilter) -> tuple[str, list[Any]]:
-    start, end = time.bounds()
-    sql, params = "", []
+def _bucket_sql(ask: RollupAsk, params: list[Any]) -> str:
+    """The time window on the buckets; its values are appended to ``params``."""
+    start, end = ask.time.bounds()
+    sql = ""
     if start is not None:
         sql += " AND bucket >= %s"
         params.append(start)
     if end is not None:
         sql += " AND bucket < %s"
         params.append(end)
-    return sql, params
+    return sql
 
 
-async def _periods(
-    conn: Conn,
-    tid: int,
-    entity_id: str,
-    attrs: Sequence[str] | None,
-    time: TimeFilter,
-    aggr: Aggregation,
-    period: str,
-) -> list[tuple[str, str, list[Any]]]:
+def _attrs_sql(ask: RollupAsk, params: list[Any]) -> str:
+    if ask.attrs is None:
+        return ""
+    params.append(list(ask.attrs))
+    return " AND attr = ANY(%s)"
+
+
+async def _periods(conn: Conn, ask: RollupAsk) -> list[tuple[str, str, list[Any]]]:
     """One rollup row per asked period: per (attr, datasetId), its rows in bucket order with
     only the columns the methods need (16,667 rows for two years of hours)."""
+    params: list[Any] = [ask.tid, ask.entity_id, ask.period]
     sql = (
         "SELECT DISTINCT attr, dataset_id FROM trollups"
-        " WHERE tenant = %s AND entity_id = %s AND period = %s"
+        " WHERE tenant = %s AND entity_id = %s AND period = %s" + _attrs_sql(ask, params)
     )
-    params: list[Any] = [tid, entity_id, period]
-    if attrs is not None:
-        sql += " AND attr = ANY(%s)"
-        params.append(list(attrs))
     cur = await conn.execute(sql + " ORDER BY attr, dataset_id", params)
-    where, bounds = _bucket_range(time)
+    bounds: list[Any] = []
     rows_sql = (
-        f"SELECT bucket, {period_columns(aggr.methods)} FROM trollups WHERE tenant = %s"
-        f" AND entity_id = %s AND attr = %s AND dataset_id = %s AND period = %s{where}"
-        " ORDER BY bucket"
+        f"SELECT bucket, {period_columns(ask.aggr.methods)} FROM trollups WHERE tenant = %s"
+        " AND entity_id = %s AND attr = %s AND dataset_id = %s AND period = %s"
+        + _bucket_sql(ask, bounds)
+        + " ORDER BY bucket"
     )
     out = []
     for attr, ds in await cur.fetchall():
-        found = await conn.execute(rows_sql, (tid, entity_id, attr, ds, period, *bounds))
-        rows = await found.fetchall()
+        key = (ask.tid, ask.entity_id, attr, ds, ask.period, *bounds)
+        rows = await (await conn.execute(rows_sql, key)).fetchall()
         if rows:
             out.append((attr, ds, rows))
     return out
 
 
-async def _grouped(
-    conn: Conn,
-    tid: int,
-    entity_id: str,
-    attrs: Sequence[str] | None,
-    time: TimeFilter,
-    aggr: Aggregation,
-    origin: str,
-    period: str,
-) -> list[tuple[Any, ...]]:
+async def _grouped(conn: Conn, ask: RollupAsk) -> list[tuple[Any, ...]]:
     """Several rollup rows per asked period, summed in SQL: rows shaped like the raw
     aggregation's (attr, datasetId, bucket index, counts)."""
-    where, bounds = _bucket_range(time)
+    params: list[Any] = [_epoch(ask.origin), ask.aggr.period_s, ask.tid, ask.entity_id]
+    params.append(ask.period)
     sql = (
         "SELECT attr, dataset_id,"
         " floor((extract(epoch FROM bucket::timestamptz) - %s) / %s)::bigint AS b,"
         " sum(n)::bigint, NULL, sum(total), sum(total) / sum(n), min(lo), max(hi), sum(sumsq),"
-        " NULL FROM trollups WHERE tenant = %s AND entity_id = %s AND period = %s" + where
+        " NULL FROM trollups WHERE tenant = %s AND entity_id = %s AND period = %s"
     )
-    params: list[Any] = [_epoch(origin), aggr.period_s, tid, entity_id, period, *bounds]
-    if attrs is not None:
-        sql += " AND attr = ANY(%s)"
-        params.append(list(attrs))
+    sql += _bucket_sql(ask, params) + _attrs_sql(ask, params)
     sql += " GROUP BY attr, dataset_id, b ORDER BY attr, dataset_id, b"
     cur = await conn.execute(sql, params)
     return [tuple(r) for r in await cur.fetchall()]

@@ -15,6 +15,7 @@ from thudo.ngsild.temporal import Aggregation, TemporalEntity, TimeFilter
 from thudo.ngsild.validate import normalize_datetime
 from thudo.store.history import (
     TIME_COLUMN,
+    RollupAsk,
     covers,
     instance_id_row,
     instance_uri,
@@ -372,7 +373,8 @@ async def aggregate(
         return {}
     period = covers(aggr, time, origin)
     if period is not None:
-        return await rollups.aggregate(conn, tid, entity_id, attrs, time, aggr, origin, period)
+        ask = RollupAsk(tid, entity_id, attrs, time, aggr, origin, period)
+        return await rollups.aggregate(conn, ask)
     rows = await _raw_aggregate(conn, tid, entity_id, base, params, column, origin, aggr)
     return shape_aggregates(rows, origin, aggr, time)
 

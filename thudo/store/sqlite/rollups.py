@@ -15,10 +15,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from thudo.ngsild.temporal import Aggregation, TimeFilter
 from thudo.store.history import (
     PERIODS,
     ROLLUP_METHODS,
+    RollupAsk,
     bucket_of,
     covers,
     period_columns,
@@ -88,36 +88,14 @@ def refresh(
             )
 
 
-def aggregate(
-    conn: sqlite3.Connection,
-    tid: int,
-    entity_id: str,
-    attrs: Sequence[str] | None,
-    time: TimeFilter,
-    aggr: Aggregation,
-    origin: str,
-    period: str,
-) -> dict[str, list[dict[str, Any]]]:
-    """aggregatedValues from the rollups of ``period`` (which ``covers`` chose)."""
-    seconds = dict(_PERIODS)[period]
-    if aggr.period_s == seconds:
-        return shape_periods(
-            _periods(conn, tid, entity_id, attrs, time, aggr, period), aggr, seconds
-        )
-    return shape_aggregates(
-        _grouped(conn, tid, entity_id, attrs, time, aggr, origin, period), origin, aggr, time
-    )
+def aggregate(conn: sqlite3.Connection, ask: RollupAsk) -> dict[str, list[dict[str, Any]]]:
+    """aggregatedValues from the rollups of the period that ``covers`` chose."""
+    if ask.one_row_per_period:
+        return shape_periods(_periods(conn, ask), ask.aggr, dict(_PERIODS)[ask.period])
+    return shape_aggregates(_grouped(conn, ask), ask.origin, ask.aggr, ask.time)
 
 
-def _periods(
-    conn: sqlite3.Connection,
-    tid: int,
-    entity_id: str,
-    attrs: Sequence[str] | None,
-    time: TimeFilter,
-    aggr: Aggregation,
-    period: str,
-) -> Iterator[tuple[str, str, list[Any]]]:
+def _periods(conn: sqlite3.Connection, ask: RollupAsk) -> Iterator[tuple[str, str, list[Any]]]:
     """One rollup row per asked period: per (attr, datasetId), the rows in key order with
     only the columns the methods need. Reading the group's rows by the whole key prefix
     keeps the bucket range an index range whatever the statistics say, and a column not
@@ -126,42 +104,24 @@ def _periods(
         "SELECT DISTINCT attr, dataset_id FROM trollups"
         " WHERE tenant = ? AND entity_id = ? AND period = ?"
     )
-    params: list[Any] = [tid, entity_id, period]
-    if attrs is not None:
-        sql += f" AND attr IN ({','.join('?' * len(attrs))})"
-        params.extend(attrs)
+    params: list[Any] = [ask.tid, ask.entity_id, ask.period]
+    sql += _attrs_sql(ask, params)
     rows_sql = (
-        f"SELECT bucket, {period_columns(aggr.methods)} FROM trollups"
+        f"SELECT bucket, {period_columns(ask.aggr.methods)} FROM trollups"
         " WHERE tenant = ? AND entity_id = ? AND attr = ? AND dataset_id = ? AND period = ?"
     )
-    start, end = time.bounds()
     bounds: list[Any] = []
-    if start is not None:
-        rows_sql += " AND bucket >= ?"
-        bounds.append(start)
-    if end is not None:
-        rows_sql += " AND bucket < ?"
-        bounds.append(end)
-    rows_sql += " ORDER BY bucket"
+    rows_sql += _bucket_sql(ask, bounds, "bucket") + " ORDER BY bucket"
     for attr, ds in conn.execute(sql + " ORDER BY attr, dataset_id", params).fetchall():
-        rows = conn.execute(rows_sql, (tid, entity_id, attr, ds, period, *bounds)).fetchall()
+        key = (ask.tid, ask.entity_id, attr, ds, ask.period, *bounds)
+        rows = conn.execute(rows_sql, key).fetchall()
         if rows:
             yield attr, ds, rows
 
 
-def _grouped(
-    conn: sqlite3.Connection,
-    tid: int,
-    entity_id: str,
-    attrs: Sequence[str] | None,
-    time: TimeFilter,
-    aggr: Aggregation,
-    origin: str,
-    period: str,
-) -> list[tuple[Any, ...]]:
+def _grouped(conn: sqlite3.Connection, ask: RollupAsk) -> list[tuple[Any, ...]]:
     """Several rollup rows per asked period, summed in SQL: rows shaped like the raw
     aggregation's (attr, datasetId, bucket index, counts)."""
-    start, end = time.bounds()
     # The origin as epoch seconds from here: in SQL it would be converted on every row.
     index = "CAST((CAST(strftime('%s', bucket) AS INTEGER) - ?) / ? AS INTEGER)"
     sql = (
@@ -169,19 +129,31 @@ def _grouped(
         " sum(total), sum(total) / sum(n), min(lo), max(hi), sum(sumsq), NULL"
         " FROM trollups WHERE tenant = ? AND entity_id = ? AND period = ?"
     )
-    origin_s = int(datetime.fromisoformat(origin.replace("Z", "+00:00")).timestamp())
-    params: list[Any] = [origin_s, aggr.period_s, tid, entity_id, period]
-    if start is not None:
-        # "+bucket": not an index constraint. With statistics taken while the table was
-        # small, SQLite otherwise skip-scanned every entity's rollups on (period, bucket)
-        # instead of seeking this entity's (24 ms instead of 3 per entity, measured).
-        sql += " AND +bucket >= ?"
-        params.append(start)
-    if end is not None:
-        sql += " AND +bucket < ?"
-        params.append(end)
-    if attrs is not None:
-        sql += f" AND attr IN ({','.join('?' * len(attrs))})"
-        params.extend(attrs)
+    origin_s = int(datetime.fromisoformat(ask.origin.replace("Z", "+00:00")).timestamp())
+    params: list[Any] = [origin_s, ask.aggr.period_s, ask.tid, ask.entity_id, ask.period]
+    # "+bucket": not an index constraint. With statistics taken while the table was small,
+    # SQLite otherwise skip-scanned every entity's rollups on (period, bucket) instead of
+    # seeking this entity's (24 ms instead of 3 per entity, measured).
+    sql += _bucket_sql(ask, params, "+bucket") + _attrs_sql(ask, params)
     sql += " GROUP BY attr, dataset_id, b ORDER BY attr, dataset_id, b"
     return conn.execute(sql, params).fetchall()
+
+
+def _bucket_sql(ask: RollupAsk, params: list[Any], column: str) -> str:
+    """The time window on the buckets; its values are appended to ``params``."""
+    start, end = ask.time.bounds()
+    sql = ""
+    if start is not None:
+        sql += f" AND {column} >= ?"
+        params.append(start)
+    if end is not None:
+        sql += f" AND {column} < ?"
+        params.append(end)
+    return sql
+
+
+def _attrs_sql(ask: RollupAsk, params: list[Any]) -> str:
+    if ask.attrs is None:
+        return ""
+    params.extend(ask.attrs)
+    return f" AND attr IN ({','.join('?' * len(ask.attrs))})"

@@ -14,7 +14,13 @@ from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.temporal import Aggregation, TemporalEntity, TimeFilter
 from thudo.ngsild.typeexpr import TypeAll, TypeAny, TypeExpr, TypeName
 from thudo.ngsild.validate import normalize_datetime
-from thudo.store.history import TIME_COLUMN, instance_id_row, instance_uri, shape_aggregates
+from thudo.store.history import (
+    TIME_COLUMN,
+    RollupAsk,
+    instance_id_row,
+    instance_uri,
+    shape_aggregates,
+)
 from thudo.store.sqlite import rollups
 from thudo.store.sqlite.bulk import insert_many
 
@@ -403,7 +409,8 @@ def aggregate(
         return {}
     period = rollups.covers(aggr, time, origin)
     if period is not None:
-        return rollups.aggregate(conn, tid, entity_id, attrs, time, aggr, origin, period)
+        ask = RollupAsk(tid, entity_id, attrs, time, aggr, origin, period)
+        return rollups.aggregate(conn, ask)
     # Whole seconds: julianday() arithmetic would put boundary instances a period early.
     epoch = f"(CAST(strftime('%s', {column}) AS INTEGER) - CAST(strftime('%s', ?) AS INTEGER))"
     bucket = f"CAST({epoch} / ? AS INTEGER)" if aggr.period_s else "0"
