@@ -163,9 +163,12 @@ ChangeListener = Callable[[str, Entity | None, Entity | None], list[Outbound]]
 class ChangeObserver(abc.ABC):
     """Watches committed entity changes (the analytics pipeline), without writing anything.
 
-    ``seen`` runs inside the write transaction, so it must be quick and must not touch the
-    store; a change it saw may still roll back, so what it does must be safe to repeat.
-    ``committed`` runs after each commit, on the writer's thread.
+    ``seen`` must be quick and must not touch the store. A backend calls it either inside
+    the write transaction (SQLite: one writer, so no other commit can come between) or
+    after the commit and before ``committed`` (PostgreSQL: with concurrent transactions,
+    another one's commit could otherwise release a change not yet committed). A change
+    seen inside a transaction may still roll back, so what ``seen`` does must be safe to
+    repeat. ``committed`` runs after each commit.
     """
 
     @abc.abstractmethod
