@@ -24,10 +24,11 @@ __all__ = ["app_from_environment", "main"]
 def app_from_environment() -> object:
     """The ASGI app built from THUDO_* settings; uvicorn calls this in each worker."""
     from thudo.api.app import create_app
+    from thudo.runtime import settle_heap
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    return create_app(settings, after_startup=settle_heap)
 
 
 def _parser() -> argparse.ArgumentParser:

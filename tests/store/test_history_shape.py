@@ -31,6 +31,18 @@ def test_hourly_bounds_follow_the_calendar(moments: list[datetime]) -> None:
     assert got == want
 
 
+@given(_HOURS, st.lists(st.booleans(), min_size=1, max_size=120))
+def test_hourly_runs_whole_days_and_gaps(first: datetime, present: list[bool]) -> None:
+    """Runs of consecutive hours (whole days are shaped a day at a time), with gaps."""
+    moments = [first + timedelta(hours=i) for i, keep in enumerate(present) if keep]
+    rows = [(bucket_of(_text(m), "PT1H"), float(i), 2, 3.0, 5.0) for i, m in enumerate(moments)]
+    shaped = shape_periods([("pm25", "", rows)], Aggregation(("avg", "stddev"), 3600), 3600)
+    groups = shaped.get("pm25", [{}])
+    bounds = [[_text(m), _text(m + timedelta(hours=1))] for m in moments]
+    assert groups[0].get("avg", []) == [[float(i), *b] for i, b in enumerate(bounds)]
+    assert groups[0].get("stddev", []) == [[0.5, *b] for b in bounds]
+
+
 @given(_HOURS)
 def test_period_end_of_a_day_bucket(moment: datetime) -> None:
     bucket = bucket_of(_text(moment), "P1D")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -37,8 +38,14 @@ log = logging.getLogger(__name__)
 class ThudoApp:
     """The broker as an ASGI application."""
 
-    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store | None = None,
+        after_startup: Callable[[], None] | None = None,
+    ) -> None:
         self.settings = settings
+        self._after_startup = after_startup
         self.store = store if store is not None else open_store(settings)
         contexts = ContextRegistry(settings, self.store)
         self.dispatcher = Dispatcher(settings, self.store, contexts, Matcher())
@@ -68,6 +75,8 @@ class ThudoApp:
                 await self.pipeline.start()
             await self.ingest.start()
             self.started = True
+            if self._after_startup is not None:
+                self._after_startup()
             log.info("thudo %s ready on %s", __version__, self.settings.database_url)
 
     async def shutdown(self) -> None:
@@ -145,6 +154,7 @@ class ThudoApp:
         return Reply(orjson.dumps(body), 200, media_type="application/json")
 
 
-def create_app(settings: Settings) -> ThudoApp:
-    """Build the application for these settings (the store is opened at start-up)."""
-    return ThudoApp(settings)
+def create_app(settings: Settings, after_startup: Callable[[], None] | None = None) -> ThudoApp:
+    """Build the application for these settings (the store is opened at start-up);
+    ``after_startup`` runs once it is ready."""
+    return ThudoApp(settings, after_startup=after_startup)
