@@ -45,7 +45,7 @@ import orjson
 from latency import summary_ms
 from payloads import ENTITY_TYPE
 from profiling import Spy, summarize
-from report import machine
+from report import machine, table
 from servers import (
     CpuClock,
     Server,
@@ -562,20 +562,27 @@ def query_table(results: list[dict[str, Any]]) -> list[str]:
 
 def load_table(loads: list[Loaded]) -> list[str]:
     """The loading results as Markdown."""
-    out = [
-        "| data set | entities | instances | requests | instances/s | request p50 ms "
-        "| request p95 ms | first 10 % /s | last 10 % /s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    header = (
+        "data set | entities | instances | requests | instances/s | request p50 ms "
+        "| request p95 ms | first 10 % /s | last 10 % /s"
+    )
+    cells = []
     for ld in loads:
         d = ld.as_dict()
-        first, last = _edge_rates(ld)
-        out.append(
-            f"| {ld.series.key} | {d['entities']} | {d['instances']:,} | {d['requests']} "
-            f"| {d['instances_per_s']:,} | {_ms(d['request_ms']['p50'])} "
-            f"| {_ms(d['request_ms']['p95'])} | {first} | {last} |"
+        ms = d["request_ms"]
+        cells.append(
+            (
+                ld.series.key,
+                d["entities"],
+                f"{d['instances']:,}",
+                d["requests"],
+                f"{d['instances_per_s']:,}",
+                _ms(ms["p50"]),
+                _ms(ms["p95"]),
+                *_edge_rates(ld),
+            )
         )
-    return out
+    return table(header, "lrrrrrrrr", cells)
 
 
 def _edge_rates(ld: Loaded) -> tuple[str, str]:

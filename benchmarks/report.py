@@ -7,6 +7,7 @@ import os
 import platform
 import sqlite3
 import subprocess
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from loadgen import LoadResult
 from scenarios import Stage
 
-__all__ = ["Row", "machine", "markdown"]
+__all__ = ["Row", "machine", "markdown", "table"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER = "sqlite x1"
@@ -46,6 +47,15 @@ class Row:
     def throughput(self, result: LoadResult | None) -> float:
         """Requests/s, or entities/s for batches."""
         return result.rps * self.stage.per_request if result is not None else 0.0
+
+    def vs_baseline(self) -> float:
+        """Throughput as a fraction of the baseline's (0 without a baseline)."""
+        base = self.baseline
+        return self.throughput(self.thudo) / self.throughput(base) if base and base.rps else 0.0
+
+    def target_text(self) -> str:
+        """The stage's target as text, or "-"."""
+        return self.stage.target.describe(self.stage.unit) if self.stage.target else "-"
 
     def verdict(self) -> str:
         """Whether thudo met the stage's target, and which part it missed."""
@@ -145,72 +155,90 @@ def _ms(value: float) -> str:
     return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
+def table(header: str, align: str, rows: Iterable[Sequence[object]]) -> list[str]:
+    """The lines of a Markdown table: ``header`` the column names between " | ", ``align`` a
+    letter a column, ``l`` for left or ``r`` for right (numbers), and each row a cell a column."""
+    rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
+    return [f"| {header} |", rule, *(_cells(row) for row in rows)]
+
+
+def _cells(row: Sequence[object]) -> str:
+    return "| " + " | ".join(map(str, row)) + " |"
+
+
 def _results_table(rows: list[Row]) -> list[str]:
-    out = [
-        "| scenario | thudo | p50 ms | p95 ms | p99 ms | peak RSS MB | baseline | baseline p95 ms "
-        "| thudo/baseline | target | met? |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
-    ]
-    for r in rows:
-        lat, unit = r.thudo.latency_ms, r.stage.unit
-        base = r.baseline
-        ratio = r.throughput(r.thudo) / r.throughput(base) if base and base.rps else 0.0
-        target = r.stage.target.describe(unit) if r.stage.target else "-"
-        out.append(
-            f"| {r.stage.title} | {r.throughput(r.thudo):,.0f} {unit} | {_ms(lat['p50'])} | "
-            f"{_ms(lat['p95'])} | {_ms(lat['p99'])} | {r.peak_rss_mb:.0f} | "
-            f"{r.throughput(base):,.0f} {unit} | "
-            f"{_ms(base.latency_ms['p95']) if base else '-'} | {ratio:.3f} | {target} | "
-            f"{r.verdict()} |"
-        )
-    return out
+    header = (
+        "scenario | thudo | p50 ms | p95 ms | p99 ms | peak RSS MB | baseline | baseline p95 ms "
+        "| thudo/baseline | target | met?"
+    )
+    return table(header, "lrrrrrrrrll", (_result_cells(r) for r in rows))
+
+
+def _result_cells(r: Row) -> tuple[object, ...]:
+    lat, unit, base = r.thudo.latency_ms, r.stage.unit, r.baseline
+    return (
+        r.stage.title,
+        f"{r.throughput(r.thudo):,.0f} {unit}",
+        *(_ms(lat[p]) for p in ("p50", "p95", "p99")),
+        f"{r.peak_rss_mb:.0f}",
+        f"{r.throughput(base):,.0f} {unit}",
+        _ms(base.latency_ms["p95"]) if base else "-",
+        f"{r.vs_baseline():.3f}",
+        r.target_text(),
+        r.verdict(),
+    )
 
 
 def _load_table(rows: list[Row]) -> list[str]:
-    out = [
-        "| scenario | conns | requests thudo / baseline | errors | server CPU % thudo / baseline "
+    header = (
+        "scenario | conns | requests thudo / baseline | errors | server CPU % thudo / baseline "
         "| wrk CPU % thudo / baseline | irq % thudo / baseline | other procs % thudo / baseline "
-        "| DB + WAL MB | seeding s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        t, b = r.thudo, r.baseline
+        "| DB + WAL MB | seeding s"
+    )
+    return table(header, "lrrrrrrrrr", (_load_cells(r) for r in rows))
 
-        def pair(f: str, t: LoadResult = t, b: LoadResult | None = b) -> str:
-            tv = t.as_dict()[f]
-            return f"{tv} / {b.as_dict()[f] if b else '-'}"
 
-        errors = t.error_count + (b.error_count if b else 0)
-        out.append(
-            f"| {r.stage.key} | {r.connections} | {t.requests:,} / {b.requests if b else 0:,} "
-            f"| {errors} | "
-            f"{pair('server_cpu_pct')} | {pair('generator_cpu_pct')} | "
-            f"{pair('irq_cpu_pct')} | {pair('other_cpu_pct')} | "
-            f"{r.db_mb:.0f} + {r.wal_mb:.0f} | {r.seed_s:.1f} |"
-        )
-    return out
+def _load_cells(r: Row) -> tuple[object, ...]:
+    t, b = r.thudo, r.baseline
+
+    def pair(f: str) -> str:
+        return f"{t.as_dict()[f]} / {b.as_dict()[f] if b else '-'}"
+
+    return (
+        r.stage.key,
+        r.connections,
+        f"{t.requests:,} / {b.requests if b else 0:,}",
+        t.error_count + (b.error_count if b else 0),
+        *(pair(f) for f in ("server_cpu_pct", "generator_cpu_pct", "irq_cpu_pct")),
+        pair("other_cpu_pct"),
+        f"{r.db_mb:.0f} + {r.wal_mb:.0f}",
+        f"{r.seed_s:.1f}",
+    )
 
 
 def _servers_table(rows: list[Row]) -> list[str]:
     """The results with one row per stage and server setup (backend x workers)."""
-    out = [
-        "| scenario | server | thudo | p50 ms | p95 ms | p99 ms | peak RSS MB | vs SQLite x1 "
-        "| baseline | thudo/baseline | target | met? |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
-    ]
-    for r in rows:
-        lat, unit, base = r.thudo.latency_ms, r.stage.unit, r.baseline
-        ratio = r.throughput(r.thudo) / r.throughput(base) if base and base.rps else 0.0
-        vs = r.vs_reference()
-        target = r.stage.target.describe(unit) if r.stage.target else "-"
-        out.append(
-            f"| {r.stage.title} | {r.server} | {r.throughput(r.thudo):,.0f} {unit} | "
-            f"{_ms(lat['p50'])} | {_ms(lat['p95'])} | {_ms(lat['p99'])} | {r.peak_rss_mb:.0f} | "
-            f"{f'{vs:.2f}' if vs is not None else '-'} | "
-            f"{f'{r.throughput(base):,.0f} {unit}' if base else '-'} | "
-            f"{f'{ratio:.3f}' if base else '-'} | {target} | {r.verdict()} |"
-        )
-    return out
+    header = (
+        "scenario | server | thudo | p50 ms | p95 ms | p99 ms | peak RSS MB | vs SQLite x1 "
+        "| baseline | thudo/baseline | target | met?"
+    )
+    return table(header, "llrrrrrrrrll", (_server_cells(r) for r in rows))
+
+
+def _server_cells(r: Row) -> tuple[object, ...]:
+    lat, unit, base, vs = r.thudo.latency_ms, r.stage.unit, r.baseline, r.vs_reference()
+    return (
+        r.stage.title,
+        r.server,
+        f"{r.throughput(r.thudo):,.0f} {unit}",
+        *(_ms(lat[p]) for p in ("p50", "p95", "p99")),
+        f"{r.peak_rss_mb:.0f}",
+        f"{vs:.2f}" if vs is not None else "-",
+        f"{r.throughput(base):,.0f} {unit}" if base else "-",
+        f"{r.vs_baseline():.3f}" if base else "-",
+        r.target_text(),
+        r.verdict(),
+    )
 
 
 def _by_process(d: dict[str, Any]) -> str:
@@ -221,30 +249,47 @@ def _by_process(d: dict[str, Any]) -> str:
 
 
 def _servers_load_table(rows: list[Row]) -> list[str]:
-    out = [
-        "| scenario | server | conns | requests | errors | thudo CPU % | PostgreSQL CPU % "
-        "| wrk CPU % | irq % | other procs % | DB MB | seeding s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        d = r.thudo.as_dict()
-        out.append(
-            f"| {r.stage.key} | {r.server} | {r.connections} | {r.thudo.requests:,} | "
-            f"{r.thudo.error_count} | {_by_process(d)} | {d['database_cpu_pct']} | "
-            f"{d['generator_cpu_pct']} | {d['irq_cpu_pct']} | {d['other_cpu_pct']} | "
-            f"{r.db_mb + r.wal_mb:.0f} | {r.seed_s:.1f} |"
-        )
+    header = (
+        "scenario | server | conns | requests | errors | thudo CPU % | PostgreSQL CPU % "
+        "| wrk CPU % | irq % | other procs % | DB MB | seeding s"
+    )
     base = [r for r in rows if r.baseline is not None and r.server == rows[0].server]
-    for r in base:
-        b = r.baseline
-        assert b is not None
-        d = b.as_dict()
-        out.append(
-            f"| {r.stage.key} | baseline | {r.connections} | {b.requests:,} | {b.error_count} | "
-            f"{d['server_cpu_pct']} | - | {d['generator_cpu_pct']} | {d['irq_cpu_pct']} | "
-            f"{d['other_cpu_pct']} | - | - |"
-        )
-    return out
+    cells = [*(_server_load_cells(r) for r in rows), *(_baseline_load_cells(r) for r in base)]
+    return table(header, "llrrrrrrrrrr", cells)
+
+
+def _server_load_cells(r: Row) -> tuple[object, ...]:
+    d = r.thudo.as_dict()
+    return (
+        r.stage.key,
+        r.server,
+        r.connections,
+        f"{r.thudo.requests:,}",
+        r.thudo.error_count,
+        _by_process(d),
+        *(d[f] for f in ("database_cpu_pct", "generator_cpu_pct", "irq_cpu_pct")),
+        d["other_cpu_pct"],
+        f"{r.db_mb + r.wal_mb:.0f}",
+        f"{r.seed_s:.1f}",
+    )
+
+
+def _baseline_load_cells(r: Row) -> tuple[object, ...]:
+    b = r.baseline
+    assert b is not None
+    d = b.as_dict()
+    return (
+        r.stage.key,
+        "baseline",
+        r.connections,
+        f"{b.requests:,}",
+        b.error_count,
+        d["server_cpu_pct"],
+        "-",
+        *(d[f] for f in ("generator_cpu_pct", "irq_cpu_pct", "other_cpu_pct")),
+        "-",
+        "-",
+    )
 
 
 def markdown(rows: list[Row]) -> str:

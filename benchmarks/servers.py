@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -53,15 +53,21 @@ def _children() -> dict[int, list[int]]:
     """{parent pid: [child pids]} of every process, from the 4th field of /proc/<pid>/stat
     (this kernel has no /proc/<pid>/task/<tid>/children)."""
     out: dict[int, list[int]] = {}
+    for pid, stat in _each_process("stat"):
+        out.setdefault(int(stat.decode().rsplit(")", 1)[1].split()[1]), []).append(pid)
+    return out
+
+
+def _each_process(name: str) -> Iterator[tuple[int, bytes]]:
+    """(pid, the bytes of /proc/<pid>/<name>) of every process, but those gone since listed."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            text = (entry / "stat").read_text()
+            data = (entry / name).read_bytes()
         except OSError:
             continue
-        out.setdefault(int(text.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
-    return out
+        yield int(entry.name), data
 
 
 def _descendants(pid: int) -> list[int]:
@@ -81,15 +87,9 @@ def _database_backends(database: str) -> list[int]:
     ``postgres: <cluster>: <user> <database> <client> <state>``)."""
     found = []
     needle = f" {database} ".encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
+    for pid, cmdline in _each_process("cmdline"):
         if cmdline.startswith(b"postgres: ") and needle in cmdline:
-            found.append(int(entry.name))
+            found.append(pid)
     return found
 
 
@@ -126,16 +126,11 @@ def _cpu_ticks(pid: int) -> int:
 def _all_process_ticks() -> dict[int, tuple[str, int]]:
     """{pid: (command name, CPU ticks)} of every process on the machine."""
     out: dict[int, tuple[str, int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = (entry / "stat").read_text()
-        except OSError:
-            continue
+    for pid, stat in _each_process("stat"):
+        text = stat.decode()
         name = text[text.index("(") + 1 : text.rindex(")")]
         rest = text.rsplit(")", 1)[1].split()
-        out[int(entry.name)] = (name, int(rest[11]) + int(rest[12]))
+        out[pid] = (name, int(rest[11]) + int(rest[12]))
     return out
 
 

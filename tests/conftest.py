@@ -1,4 +1,5 @@
-"""Fixtures shared by the whole suite: settings on a fresh database, the app, a client."""
+"""Fixtures shared by the whole suite: settings on a fresh database, the app, a client,
+local HTTP servers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from tests import pgtest
+from tests.receiver import Receiver
 from tests.support import ContextServer
 from thudo.api.app import ThudoApp
 from thudo.config import Settings, load_settings
@@ -26,11 +28,7 @@ TEST_BACKEND = os.environ.get("THUDO_TEST_BACKEND", "sqlite")
 @pytest.fixture(scope="session")
 def session_postgres_url() -> Iterator[str]:
     """A PostgreSQL database (with PostGIS) for this session, dropped at its end."""
-    if not pgtest.reachable():
-        pytest.skip(pgtest.SKIP_REASON)
-    name, url = pgtest.create_database()
-    yield url
-    pgtest.drop_database(name)
+    yield from pgtest.database()
 
 
 @pytest.fixture
@@ -81,6 +79,15 @@ async def client(make_client: ClientFactory) -> httpx.AsyncClient:
 def context_server() -> Iterator[ContextServer]:
     """A local HTTP server for remote @context documents."""
     server = ContextServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A started HTTP receiver of notifications."""
+    server = Receiver()
     server.start()
     yield server
     server.stop()

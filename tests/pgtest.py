@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
+
+import pytest
 
 ADMIN_URL = os.environ.get(
     "THUDO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -44,6 +47,16 @@ def create_database() -> tuple[str, str]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     return name, url
+
+
+def database() -> Iterator[str]:
+    """For a fixture to ``yield from``: the URL of a new database, dropped at the fixture's
+    end; skips the test where no server answers."""
+    if not reachable():
+        pytest.skip(SKIP_REASON)
+    name, url = create_database()
+    yield url
+    drop_database(name)
 
 
 def drop_database(name: str) -> None:

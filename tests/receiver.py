@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from tests.support import free_port
+from tests.support import free_port, serve_in_thread
 
 __all__ = ["Received", "Receiver", "receiving", "wait_until"]
 
@@ -69,11 +69,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        server.daemon_threads = True
-        server.block_on_close = False
-        self._server = server
-        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+        self._server = serve_in_thread(self.port, Handler)
 
     def stop(self) -> None:
         """Stop listening and release stalled requests."""

@@ -1,7 +1,9 @@
-"""Helpers shared by the test modules: payload builders, problem checks, local servers."""
+"""Helpers shared by the test modules: payload builders, problem checks, local servers,
+`thudo serve` processes (and killing them mid-burst), the MQTT broker check."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.server
 import os
@@ -11,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ DEFAULT_VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
 LINK_REL = "http://www.w3.org/ns/json-ld#context"
 ERRORS = "https://uri.etsi.org/ngsi-ld/errors/"
 PROBLEM_JSON = "application/problem+json"
+MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
+NO_MQTT = f"no MQTT broker listens on {MQTT_HOST}:{MQTT_PORT}"
 
 
 def link(url: str) -> str:
@@ -63,6 +67,15 @@ def room(eid: str = "urn:ngsi-ld:Room:1", **attrs: Any) -> dict[str, Any]:
 def point(lon: float, lat: float) -> dict[str, Any]:
     """A GeoProperty holding a Point."""
     return {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [lon, lat]}}
+
+
+def mqtt_reachable() -> bool:
+    """Whether the Mosquitto broker the MQTT tests use listens on MQTT_HOST:MQTT_PORT."""
+    try:
+        with socket.create_connection((MQTT_HOST, MQTT_PORT), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def free_port() -> int:
@@ -117,17 +130,25 @@ class ContextServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        server.block_on_close = False
-        self._server = server
-        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+        self._server = serve_in_thread(0, Handler)
 
     def stop(self) -> None:
         self._release.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+def serve_in_thread(
+    port: int, handler: type[http.server.BaseHTTPRequestHandler]
+) -> http.server.ThreadingHTTPServer:
+    """An HTTP server on 127.0.0.1:``port`` (0: any free port), serving each request on a
+    thread of its own from a daemon thread until shut down."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    server.block_on_close = False
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    return server
 
 
 def context_document(terms: dict[str, str]) -> bytes:
@@ -215,6 +236,27 @@ class ServeProcess:
         # uvicorn re-raises the SIGTERM it handled, after a clean shutdown.
         clean_exit = self.proc.returncode in (0, -signal.SIGTERM)
         return clean_exit and "Application shutdown complete" in self.log()
+
+
+async def kill_amid(
+    server: ServeProcess, writers: list[asyncio.Task[None]], acked: Sized, count: int
+) -> None:
+    """SIGKILL ``server`` once ``count`` writes are acknowledged (or every writer has
+    stopped), then wait for the writers to see their connections die."""
+    while len(acked) < count and not all(t.done() for t in writers):
+        await asyncio.sleep(0.005)
+    server.kill()
+    await asyncio.wait_for(asyncio.gather(*writers), timeout=30)
+
+
+async def missing_entities(client: httpx.AsyncClient, eids: Iterable[str]) -> list[tuple[str, int]]:
+    """(id, status) of each entity in ``eids`` that the broker does not answer with 200."""
+    missing = []
+    for eid in eids:
+        resp = await client.get(f"{ENTITIES}/{eid}")
+        if resp.status_code != 200:
+            missing.append((eid, resp.status_code))
+    return missing
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import ENTITIES, ServeProcess, room
+from tests.support import ENTITIES, ServeProcess, kill_amid, missing_entities, room
 
 pytestmark = pytest.mark.smoke
 
@@ -46,10 +46,7 @@ async def test_acknowledged_creates_survive_sigkill(tmp_path: Path) -> None:
     try:
         async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=10) as client:
             tasks = [asyncio.create_task(_writer(client, w, acked, failed)) for w in range(CLIENTS)]
-            while len(acked) < KILL_AFTER and not all(t.done() for t in tasks):
-                await asyncio.sleep(0.005)
-            server.kill()
-            await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+            await kill_amid(server, tasks, acked, KILL_AFTER)
     finally:
         server.kill()
     assert len(acked) >= KILL_AFTER, server.log()
@@ -59,12 +56,7 @@ async def test_acknowledged_creates_survive_sigkill(tmp_path: Path) -> None:
     restarted.start()
     try:
         async with httpx.AsyncClient(base_url=restarted.url, timeout=10) as client:
-            missing = []
-            for eid in acked:
-                resp = await client.get(f"{ENTITIES}/{eid}")
-                if resp.status_code != 200:
-                    missing.append((eid, resp.status_code))
-            assert missing == []
+            assert await missing_entities(client, acked) == []
             count = await client.get(ENTITIES, params={"type": "Room", "count": "true", "limit": 0})
             assert count.status_code == 200
             assert int(count.headers["ngsild-results-count"]) >= len(acked)

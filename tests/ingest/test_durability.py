@@ -4,7 +4,6 @@ broker to the device, are in the store after a SIGKILL of thudo and a restart.""
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,21 +14,13 @@ import httpx
 import orjson
 import pytest
 
-from tests.support import ServeProcess
+from tests.support import NO_MQTT, ServeProcess, mqtt_reachable
 
 pytestmark = pytest.mark.smoke
 
 KEY = "durable"
 DEVICES = 8
 SETTINGS = {"temporal_max_instances": "100000", "analytics_min_interval": "0.2"}
-
-
-def _mqtt_reachable() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 1883), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def _entity(d: int) -> str:
@@ -120,7 +111,7 @@ async def test_http_measures_acknowledged_survive_sigkill(tmp_path: Path) -> Non
     assert missing == []
 
 
-@pytest.mark.skipif(not _mqtt_reachable(), reason="no MQTT broker listens on 127.0.0.1:1883")
+@pytest.mark.skipif(not mqtt_reachable(), reason=NO_MQTT)
 async def test_mqtt_measures_survive_sigkill(tmp_path: Path) -> None:
     settings = {
         **SETTINGS,

@@ -39,6 +39,14 @@ async def test_measures_become_attributes_with_observed_at(client: httpx.AsyncCl
     assert entity["location"]["value"]["coordinates"] == [105.85, 21.03]
 
 
+async def _pm25_history(client: httpx.AsyncClient) -> list[float]:
+    """The station's pm25 values of the last hour, in ascending order."""
+    params = {"attrs": "pm25", "options": "temporalValues", "timerel": "after", "timeAt": _ago(60)}
+    r = await client.get(f"{NGSI}/temporal/entities/{ENTITY}", params=params)
+    assert r.status_code == 200, r.text
+    return sorted(v[0] for v in r.json()["pm25"]["values"])
+
+
 async def test_every_measure_lands_in_history(client: httpx.AsyncClient) -> None:
     await provision(client, station())
     times = [_ago(30), _ago(20), _ago(10)]
@@ -48,18 +56,7 @@ async def test_every_measure_lands_in_history(client: httpx.AsyncClient) -> None
     )
     assert r.status_code == 200, r.text
     await measure(client, {"p25": 30, "TimeInstant": times[2]})
-    r = await client.get(
-        f"{NGSI}/temporal/entities/{ENTITY}",
-        params={
-            "attrs": "pm25",
-            "options": "temporalValues",
-            "timerel": "after",
-            "timeAt": _ago(60),
-        },
-    )
-    assert r.status_code == 200, r.text
-    values = sorted(v[0] for v in r.json()["pm25"]["values"])
-    assert values == [10, 20, 30]
+    assert await _pm25_history(client) == [10, 20, 30]
 
 
 async def test_duplicates_are_ignored_and_late_measures_go_to_history(
@@ -76,16 +73,7 @@ async def test_duplicates_are_ignored_and_late_measures_go_to_history(
     stats = r.json()["ingestion"]
     assert stats["duplicates"] == 1
     assert stats["late"] == 1
-    r = await client.get(
-        f"{NGSI}/temporal/entities/{ENTITY}",
-        params={
-            "attrs": "pm25",
-            "options": "temporalValues",
-            "timerel": "after",
-            "timeAt": _ago(60),
-        },
-    )
-    assert sorted(v[0] for v in r.json()["pm25"]["values"]) == [7, 40]
+    assert await _pm25_history(client) == [7, 40]
 
 
 async def test_bad_measures_are_rejected_and_counted_the_rest_stored(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from typing import Any
 
@@ -14,22 +13,12 @@ import pytest
 
 from tests.conftest import ClientFactory
 from tests.ingest.support import station
+from tests.support import MQTT_HOST, MQTT_PORT, NO_MQTT, mqtt_reachable
 
-MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
 NGSI = "/ngsi-ld/v1"
 
 
-def _reachable() -> bool:
-    try:
-        with socket.create_connection((MQTT_HOST, MQTT_PORT), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(
-    not _reachable(), reason=f"no MQTT broker listens on {MQTT_HOST}:{MQTT_PORT}"
-)
+pytestmark = pytest.mark.skipif(not mqtt_reachable(), reason=NO_MQTT)
 
 
 async def _southbound(make_client: ClientFactory) -> tuple[httpx.AsyncClient, str, str]:

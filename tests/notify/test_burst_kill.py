@@ -13,7 +13,7 @@ import pytest
 
 from tests.notify.support import SUBS, settled, subscription
 from tests.receiver import Receiver, receiving, wait_until
-from tests.support import API, ENTITIES, ServeProcess, room
+from tests.support import API, ENTITIES, ServeProcess, kill_amid, room
 
 pytestmark = pytest.mark.smoke
 
@@ -86,10 +86,7 @@ async def test_burst_with_subscriptions_survives_sigkill(tmp_path: Path) -> None
                     resp = await client.post(SUBS, json=subscription(receiver.url(path)))
                     assert resp.status_code == 201, resp.text
                 tasks = [asyncio.create_task(_writer(client, w, acked)) for w in range(WRITERS)]
-                while len(acked) < KILL_AFTER and not all(t.done() for t in tasks):
-                    await asyncio.sleep(0.005)
-                first.kill()
-                await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+                await kill_amid(first, tasks, acked, KILL_AFTER)
         finally:
             first.kill()
         assert len(acked) >= KILL_AFTER, first.log()

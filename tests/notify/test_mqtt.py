@@ -4,7 +4,6 @@ message is {"metadata": ..., "body": Notification}, published with the asked QoS
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,22 +14,9 @@ import orjson
 import pytest
 
 from tests.notify.support import create, subscribe, subscription, wait_subscription
-from tests.support import room
+from tests.support import MQTT_HOST, MQTT_PORT, NO_MQTT, mqtt_reachable, room
 
-MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
-
-
-def _reachable() -> bool:
-    try:
-        with socket.create_connection((MQTT_HOST, MQTT_PORT), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(
-    not _reachable(), reason=f"no MQTT broker listens on {MQTT_HOST}:{MQTT_PORT}"
-)
+pytestmark = pytest.mark.skipif(not mqtt_reachable(), reason=NO_MQTT)
 
 
 @pytest.fixture

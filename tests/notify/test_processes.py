@@ -34,11 +34,7 @@ _serial = itertools.count()
 
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
-    if not pgtest.reachable():
-        pytest.skip(pgtest.SKIP_REASON)
-    name, url = pgtest.create_database()
-    yield url
-    pgtest.drop_database(name)
+    yield from pgtest.database()
 
 
 @pytest.fixture(scope="module")

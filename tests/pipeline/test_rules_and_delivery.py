@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from tests.conftest import ClientFactory
 from tests.notify.support import FAST, subscribe, subscription
@@ -26,14 +23,6 @@ HOT_ROOM = {
     "headline": {"vi": "Nóng tại {area}", "en": "Hot at {area}"},
     "description": {"vi": "{value:.1f} °C", "en": "{value:.1f} °C"},
 }
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_rules_api_add_list_remove(make_client: ClientFactory) -> None:

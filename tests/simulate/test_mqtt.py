@@ -4,32 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import socket
 from dataclasses import replace
 
 import orjson
 import pytest
 
 from tests.simulate.recorder import recording
-from tests.support import free_port
+from tests.support import MQTT_HOST, MQTT_PORT, NO_MQTT, free_port, mqtt_reachable
 from thudo.simulate import SimulateError, Simulator, SimulatorOptions
 from thudo.simulate.fleet import DEVICE_TYPES
 from thudo.simulate.transport import open_mqtt
 
-BROKER = ("127.0.0.1", 1883)
+BROKER = (MQTT_HOST, MQTT_PORT)
 # A distinctive instant, so that other publishers on the shared broker cannot be mistaken for us.
 T = float(calendar.timegm((2001, 2, 3, 4, 5, 0)))
 
 
-def _broker_up() -> bool:
-    try:
-        with socket.create_connection(BROKER, timeout=1.0):
-            return True
-    except OSError:
-        return False
-
-
-needs_broker = pytest.mark.skipif(not _broker_up(), reason="no MQTT broker on 127.0.0.1:1883")
+needs_broker = pytest.mark.skipif(not mqtt_reachable(), reason=NO_MQTT)
 
 
 @needs_broker

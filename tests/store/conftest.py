@@ -26,11 +26,7 @@ BACKENDS = [
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """The URL of a PostgreSQL database (with PostGIS) for this session."""
-    if not pgtest.reachable():
-        pytest.skip(pgtest.SKIP_REASON)
-    name, url = pgtest.create_database()
-    yield url
-    pgtest.drop_database(name)
+    yield from pgtest.database()
 
 
 @pytest.fixture(params=BACKENDS)

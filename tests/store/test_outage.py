@@ -22,7 +22,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import ENTITIES, ERRORS, PROBLEM_JSON, ServeProcess, free_port, room
+from tests.support import (
+    ENTITIES,
+    ERRORS,
+    PROBLEM_JSON,
+    ServeProcess,
+    free_port,
+    missing_entities,
+    room,
+)
 
 pytestmark = [pytest.mark.smoke, pytest.mark.postgres]
 
@@ -205,12 +213,7 @@ async def _run_load(
 
 async def _missing(server: ServeProcess, eids: list[str]) -> list[tuple[str, int]]:
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
-        missing = []
-        for eid in eids:
-            resp = await client.get(f"{ENTITIES}/{eid}")
-            if resp.status_code != 200:
-                missing.append((eid, resp.status_code))
-        return missing
+        return await missing_entities(client, eids)
 
 
 async def test_a_database_outage_loses_no_acknowledged_write(

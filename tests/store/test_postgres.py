@@ -6,7 +6,7 @@ set-based writes of a batch that names one id several times."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import psycopg
 import pytest
@@ -26,6 +26,7 @@ from thudo.store.base import (
     Change,
     Outbound,
     Outcome,
+    Store,
     SubscriptionRecord,
 )
 from thudo.store.postgres.schema import SCHEMA_VERSION
@@ -36,6 +37,17 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def pg_settings(postgres_url: str, store_settings: Callable[..., Settings]) -> Settings:
     return store_settings()
+
+
+@pytest.fixture
+async def stores(pg_settings: Settings) -> AsyncIterator[list[Store]]:
+    """Two started stores on one database, as two processes would have."""
+    started = [open_store(pg_settings) for _ in range(2)]
+    for store in started:
+        await store.start()
+    yield started
+    for store in started:
+        await store.close()
 
 
 @pytest.fixture
@@ -97,76 +109,54 @@ async def test_a_subscription_change_by_another_store_is_heard(pg_settings: Sett
 
 
 async def test_throttling_lets_one_notification_through_per_window(
-    pg_settings: Settings,
+    stores: list[Store],
 ) -> None:
-    stores = [open_store(pg_settings) for _ in range(2)]
-    for store in stores:
-        await store.start()
     sub = {"id": "urn:ngsi-ld:Subscription:t", "type": "Subscription", "throttling": 60}
-    try:
-        await stores[0].save_subscription(SubscriptionRecord("", sub, {}), True)
-        for store in stores:
-            store.set_change_listener(
-                lambda tenant, before, after: [
-                    Outbound(sub["id"], (after or before or {})["id"], "entityCreated", {}, 60)
-                ]
-            )
-        # Two stores (as two processes would) write at once: one notification in the window.
-        await asyncio.gather(*(create(store, make(f"urn:a:{i}")) for i, store in enumerate(stores)))
-        await create(stores[1], make("urn:a:9"))
-        assert (await stores[0].outbox_counts())["pending"] == 1
-    finally:
-        for store in stores:
-            await store.close()
+    await stores[0].save_subscription(SubscriptionRecord("", sub, {}), True)
+    for store in stores:
+        store.set_change_listener(
+            lambda tenant, before, after: [
+                Outbound(sub["id"], (after or before or {})["id"], "entityCreated", {}, 60)
+            ]
+        )
+    # Two stores (as two processes would) write at once: one notification in the window.
+    await asyncio.gather(*(create(store, make(f"urn:a:{i}")) for i, store in enumerate(stores)))
+    await create(stores[1], make("urn:a:9"))
+    assert (await stores[0].outbox_counts())["pending"] == 1
 
 
-async def test_two_processes_creating_one_id_make_one_entity(pg_settings: Settings) -> None:
+async def test_two_processes_creating_one_id_make_one_entity(stores: list[Store]) -> None:
     # No lock guards an id that does not exist yet: the losing insert starts its
     # transaction again and then sees the entity the other one created.
-    stores = [open_store(pg_settings) for _ in range(2)]
-    for store in stores:
-        await store.start()
-    try:
-        entity = make("urn:a:race", n=1)
-        results = await asyncio.gather(
-            *(store.change_many("", [("urn:a:race", put(entity))]) for store in stores * 4)
-        )
-        flat = [r for batch in results for r in batch]
-        assert flat.count("created") == 1
-        assert all(isinstance(r, AlreadyExists) for r in flat if r != "created")
-        page = await stores[0].query_entities("", EntitySelection(ids=("urn:a:race",), count=True))
-        assert page.count == 1
-    finally:
-        for store in stores:
-            await store.close()
+    entity = make("urn:a:race", n=1)
+    results = await asyncio.gather(
+        *(store.change_many("", [("urn:a:race", put(entity))]) for store in stores * 4)
+    )
+    flat = [r for batch in results for r in batch]
+    assert flat.count("created") == 1
+    assert all(isinstance(r, AlreadyExists) for r in flat if r != "created")
+    page = await stores[0].query_entities("", EntitySelection(ids=("urn:a:race",), count=True))
+    assert page.count == 1
 
 
-async def test_concurrent_batches_over_the_same_ids_all_commit(pg_settings: Settings) -> None:
-    stores = [open_store(pg_settings) for _ in range(2)]
-    for store in stores:
-        await store.start()
-
+async def test_concurrent_batches_over_the_same_ids_all_commit(stores: list[Store]) -> None:
     def inc(current: Entity | None) -> Outcome:
         if current is None:
             return make("urn:a:x", n=1), None
         current["attrs"][VOCAB + "n"][0]["value"] += 1
         return current, None
 
-    try:
-        ids = [f"urn:a:{i}" for i in range(20)]
-        batches = [ids, list(reversed(ids))] * 3
-        await asyncio.gather(
-            *(
-                stores[k % 2].change_many("", [(i, _renamed(inc, i)) for i in batch])
-                for k, batch in enumerate(batches)
-            )
+    ids = [f"urn:a:{i}" for i in range(20)]
+    batches = [ids, list(reversed(ids))] * 3
+    await asyncio.gather(
+        *(
+            stores[k % 2].change_many("", [(i, _renamed(inc, i)) for i in batch])
+            for k, batch in enumerate(batches)
         )
-        for entity_id in ids:
-            got = await stores[1].get_entity("", entity_id)
-            assert got is not None and got["attrs"][VOCAB + "n"][0]["value"] == len(batches)
-    finally:
-        for store in stores:
-            await store.close()
+    )
+    for entity_id in ids:
+        got = await stores[1].get_entity("", entity_id)
+        assert got is not None and got["attrs"][VOCAB + "n"][0]["value"] == len(batches)
 
 
 def _renamed(change: Callable[[Entity | None], Outcome], entity_id: str) -> Change:
