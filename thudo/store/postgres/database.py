@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import select
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -79,6 +80,20 @@ async def _configure(conn: Conn) -> None:
     conn.adapters.register_loader("text", _NulSafeLoader)
 
 
+async def _check(conn: Conn) -> None:
+    """Lend a connection without a round trip when nothing has come on its socket since it
+    was returned: a server that ended it (a restart, pg_terminate_backend) has written to
+    it or closed it, and only then does the pool's check (an empty query) run."""
+    if conn.closed or _readable(conn.fileno()):
+        await AsyncConnectionPool.check_connection(conn)
+
+
+def _readable(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
 def _conninfo(url: str) -> str:
     # libpq knows postgresql:// and postgres://; nothing else is accepted by the settings.
     return url
@@ -96,7 +111,7 @@ class Database:
             max_size=s.postgres_pool_max,
             timeout=s.postgres_pool_timeout,
             open=False,
-            check=AsyncConnectionPool.check_connection,
+            check=_check,
             configure=_configure,
             reconnect_timeout=0,
             kwargs={
@@ -136,16 +151,23 @@ class Database:
         except WriteConflict:
             raise ServiceUnavailable("the database is too busy; retry later") from None
 
-    async def write(self, fn: Callable[[Conn], Awaitable[T]], pipeline: bool = False) -> T:
-        """Run ``fn`` in one transaction, trying again after a deadlock, a serialization
-        failure or a WriteConflict; it must therefore be safe to run more than once.
+    async def write(
+        self, fn: Callable[[Conn], Awaitable[T]], pipeline: bool = False, atomic: bool = True
+    ) -> T:
+        """Run the write ``fn`` (in one transaction unless not ``atomic``), trying again
+        after a deadlock, a serialization failure or a WriteConflict; it must therefore be
+        safe to run more than once.
 
         With ``pipeline``, statements whose results ``fn`` does not read go out together
         with the next one it reads, and with the COMMIT (psycopg's pipeline mode): ``fn``
-        must then fetch what it needs, not look at a cursor's rowcount."""
+        must then fetch what it needs, not look at a cursor's rowcount. Without ``atomic``
+        there is no transaction around ``fn`` (autocommit, no BEGIN and COMMIT to send):
+        ``fn`` then writes in one statement, or opens a transaction itself."""
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 async with self.connection() as conn:
+                    if not atomic:
+                        return await fn(conn)
                     if not pipeline:
                         async with conn.transaction():
                             return await fn(conn)

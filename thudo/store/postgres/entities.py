@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
+from psycopg import errors
 
 from thudo.ngsild.model import Entity
 from thudo.ngsild.values import attribute_rows, geo_values
@@ -20,11 +21,15 @@ __all__ = [
     "IndexRows",
     "Statement",
     "delete_entities",
+    "delete_entity",
+    "fetch_current",
     "fetch_for_update",
     "insert_entities",
     "lock_entities",
+    "run_guarded",
     "run_together",
     "update_entities",
+    "update_unchanged",
 ]
 
 
@@ -61,6 +66,41 @@ async def fetch_for_update(conn: Conn, tid: int, ids: Sequence[str]) -> dict[str
             (tid, sorted(set(ids))),
         )
     return {r[0]: (int(r[1]), r[2]) for r in await cur.fetchall()}
+
+
+async def fetch_current(conn: Conn, tid: int, entity_id: str) -> tuple[int, str, str] | None:
+    """The key, document and row version (``xmin``) of an entity, without locking it."""
+    cur = await conn.execute(
+        "SELECT eid, doc, xmin::text FROM entities WHERE tenant = %s AND id = %s",
+        (tid, entity_id),
+    )
+    row = await cur.fetchone()
+    return (int(row[0]), row[1], row[2]) if row is not None else None
+
+
+def update_unchanged(eid: int, version: str, modified: str, doc: str) -> Statement:
+    """The statement that rewrites an entity row if it is still the version read
+    (``fetch_current``); it returns the row's key if it did."""
+    sql = (
+        "UPDATE entities SET modified_at = %s, doc = %s"
+        " WHERE eid = %s AND xmin = %s::text::xid RETURNING eid"
+    )
+    return sql, (modified, doc, eid, version)
+
+
+async def run_guarded(conn: Conn, guard: Statement, statements: Sequence[Statement]) -> bool:
+    """Run data-modifying statements as one, all of them or none (autocommit): the main
+    query counts the rows that ``guard`` returns, and none is a serialization failure
+    (schema.py, thudo_expect_rows) that undoes every part. Returns whether they ran.
+    The main query reads ``guard`` first, so that its row locks come first, as in the
+    transactions that lock an entity before writing its other rows."""
+    parts = ", ".join(f"w{n} AS ({sql})" for n, (sql, _) in enumerate([guard, *statements]))
+    params = [p for _, ps in [guard, *statements] for p in ps]
+    try:
+        await conn.execute(f"WITH {parts} SELECT thudo_expect_rows(count(*)) FROM w0", params)
+    except errors.SerializationFailure:
+        return False
+    return True
 
 
 async def insert_entities(
@@ -107,10 +147,34 @@ async def run_together(conn: Conn, statements: Sequence[Statement]) -> None:
         await conn.execute(f"WITH {parts} SELECT 1", params)
 
 
+#: The tables that hold index rows, by entity key; no foreign key deletes them (schema.py).
+_INDEX_TABLES = ("etypes", "escopes", "attrs", "geo")
+
+
 async def delete_entities(conn: Conn, eids: Sequence[int]) -> None:
-    """Delete entities; their index rows go with them (ON DELETE CASCADE)."""
+    """Delete entities and their index rows. The caller holds the entities' row locks
+    (``fetch_for_update``): no other transaction adds index rows for them meanwhile."""
     if eids:
-        await conn.execute("DELETE FROM entities WHERE eid = ANY(%s::bigint[])", (list(eids),))
+        keys = list(eids)
+        entities = ("DELETE FROM entities WHERE eid = ANY(%s::bigint[])", (keys,))
+        await run_together(conn, [entities, *_index_deletions(keys)])
+
+
+async def delete_entity(conn: Conn, tid: int, entity_id: str) -> bool:
+    """Delete one entity and its index rows; whether it existed. Its index rows are
+    deleted by a later statement, which sees those of a transaction that the DELETE
+    waited for (READ COMMITTED)."""
+    cur = await conn.execute(
+        "DELETE FROM entities WHERE tenant = %s AND id = %s RETURNING eid", (tid, entity_id)
+    )
+    eids = [int(r[0]) for r in await cur.fetchall()]
+    if eids:
+        await run_together(conn, _index_deletions(eids))
+    return bool(eids)
+
+
+def _index_deletions(eids: list[int]) -> list[Statement]:
+    return [(f"DELETE FROM {t} WHERE eid = ANY(%s::bigint[])", (eids,)) for t in _INDEX_TABLES]
 
 
 _INSERT_TYPES = (
@@ -204,7 +268,12 @@ class IndexRows:
         if self.drop_geo:
             out.append(("DELETE FROM geo WHERE eid = ANY(%s::bigint[])", (self.drop_geo,)))
         drops = self.drop_attrs
-        if len({eid for eid, _ in drops}) == 1:
+        if len(drops) == 1:
+            # Not "= ANY(array)": for an array of unknown length the generic plan of a
+            # prepared statement expects 25 rows, and every execution is planned again.
+            sql = "DELETE FROM attrs WHERE eid = %s AND root = %s"
+            out.append((sql, drops[0]))
+        elif len({eid for eid, _ in drops}) == 1:
             sql = "DELETE FROM attrs WHERE eid = %s AND root = ANY(%s::text[])"
             out.append((sql, (drops[0][0], [root for _, root in drops])))
         elif drops:

@@ -17,7 +17,7 @@ from thudo.ngsild.validate import now_iso
 from thudo.store.postgres import rollups, temporal
 from thudo.store.postgres.core import PostgresCore, Tx
 from thudo.store.postgres.database import Conn
-from thudo.store.postgres.entities import lock_entities
+from thudo.store.postgres.entities import delete_entity, lock_entities
 from thudo.store.postgres.schema import drop_partition, ensure_partitions, old_partitions
 
 __all__ = ["HistoryStore"]
@@ -146,11 +146,9 @@ class HistoryStore(PostgresCore):
         async def job(conn: Conn) -> bool:
             tid = await self._tenant_for_read(conn, tenant)
             await lock_entities(conn, tenant, [entity_id])
-            cur = await conn.execute(
-                "DELETE FROM entities WHERE tenant = %s AND id = %s", (tid, entity_id)
-            )
+            had_entity = await delete_entity(conn, tid, entity_id)
             had_history = await temporal.delete_history(conn, tid, entity_id)
-            return had_history or cur.rowcount > 0
+            return had_history or had_entity
 
         return await self._db.write(job)
 

@@ -2,8 +2,9 @@
 
 Each write locks the rows of the entities it changes (``FOR UPDATE``), runs the pure change
 functions, and writes the entities, their index rows, history and outbox rows in the same
-transaction, a few set-based statements sent together (thudo/store/postgres/core.py);
-observers hear of it only after the commit.
+transaction, a few set-based statements sent together (thudo/store/postgres/core.py); an
+update of one entity is written in one statement if nothing changed it since it was read.
+Observers hear of a write only after its commit.
 """
 
 from __future__ import annotations
@@ -119,6 +120,13 @@ class PostgresStore(HistoryStore, Store):
         return await self._db.read(job)
 
     async def change(self, tenant: str, entity_id: str, fn: Change) -> Any:
+        async def in_place(conn: Conn, tx: Tx) -> tuple[bool, Any]:
+            return await self._change_in_place(conn, tx, tenant, entity_id, fn)
+
+        done, result = await self._write_in_place(in_place)
+        if done:
+            return result
+
         async def job(conn: Conn, tx: Tx) -> Any:
             result = await self._apply(conn, tx, tenant, entity_id, fn)
             await self._flush(conn, tx)
