@@ -144,12 +144,24 @@ class Database:
                 yield conn
 
     async def read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
-        """Run a read on a pooled connection (autocommit: each statement is its own)."""
+        """Run a read on a pooled connection (autocommit: each statement is its own).
+
+        A read whose connection turns out dead (the server ended it, and the pool lent it
+        before the news arrived on its socket) runs once more on another connection: a
+        read can safely run twice, a write cannot, so writes answer 503 instead."""
         try:
-            async with self.connection() as conn:
-                return await fn(conn)
+            for attempt in range(2):
+                with translated():
+                    async with self.pool.connection() as conn:
+                        try:
+                            return await fn(conn)
+                        except psycopg.OperationalError:
+                            if attempt or not conn.broken:
+                                raise
+                log.info("a pooled connection was dead; the read runs on another")
         except WriteConflict:
             raise ServiceUnavailable("the database is too busy; retry later") from None
+        raise AssertionError("unreachable")
 
     async def write(
         self, fn: Callable[[Conn], Awaitable[T]], pipeline: bool = False, atomic: bool = True
