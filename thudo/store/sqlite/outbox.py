@@ -22,12 +22,14 @@ from thudo.store.base import (
 from thudo.store.sqlite.bulk import insert_many
 
 __all__ = [
+    "INSERT_OUTBOX",
     "bump_version",
     "claim",
     "claim_period",
     "counts",
     "delete_subscription",
     "insert_outbound",
+    "outbound_rows",
     "read_subscriptions",
     "save_subscription",
     "settle",
@@ -103,19 +105,26 @@ def read_subscriptions(
     return [_record(r) for r in conn.execute(sql, params)]
 
 
+def outbound_rows(
+    tid: int, items: list[Outbound], now_iso: str, now_ts: float
+) -> list[tuple[Any, ...]]:
+    """The outbox rows of these notifications (for ``INSERT_OUTBOX``)."""
+    return [
+        (tid, o.sub_id, o.entity_id, o.trigger, orjson.dumps(o.payload), now_iso, now_ts)
+        for o in items
+    ]
+
+
+INSERT_OUTBOX = (
+    "INSERT INTO outbox (tenant, sub_id, entity_id, trigger, payload, created_at, next_at)"
+)
+
+
 def insert_outbound(
     conn: sqlite3.Connection, tid: int, items: list[Outbound], now_iso: str, now_ts: float
 ) -> None:
     """Write notifications to the outbox (in one statement per 500: see bulk.py)."""
-    insert_many(
-        conn,
-        "INSERT INTO outbox (tenant, sub_id, entity_id, trigger, payload, created_at, next_at)",
-        7,
-        [
-            (tid, o.sub_id, o.entity_id, o.trigger, orjson.dumps(o.payload), now_iso, now_ts)
-            for o in items
-        ],
-    )
+    insert_many(conn, INSERT_OUTBOX, 7, outbound_rows(tid, items, now_iso, now_ts))
 
 
 # Sets of outbox rows go to one statement as a JSON array of row numbers: a statement is

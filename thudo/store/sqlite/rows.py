@@ -19,6 +19,7 @@ from thudo.ngsild.model import Entity
 from thudo.ngsild.values import geo_values
 from thudo.store.sqlite import temporal
 from thudo.store.sqlite.bulk import insert_many
+from thudo.store.sqlite.outbox import INSERT_OUTBOX
 from thudo.store.sqlite.paths import PathIds
 
 __all__ = ["INSERT_ATTR", "RowIds", "Rows", "delete_entity_rows", "insert_entity", "update_entity"]
@@ -61,7 +62,7 @@ class Rows:
     """Entity, index and history rows gathered over the changes of one job, inserted
     together: a few multi-row INSERTs per table instead of several statements per entity."""
 
-    __slots__ = ("attrs", "entities", "geo", "history", "ids", "scopes", "types")
+    __slots__ = ("attrs", "entities", "geo", "history", "ids", "outbox", "scopes", "types")
 
     def __init__(self, ids: RowIds | None = None) -> None:
         self.ids = ids if ids is not None else RowIds()
@@ -71,6 +72,7 @@ class Rows:
         self.types: list[tuple[Any, ...]] = []
         self.scopes: list[tuple[Any, ...]] = []
         self.history: list[tuple[Any, ...]] = []
+        self.outbox: list[tuple[Any, ...]] = []
 
     def flush(self, conn: sqlite3.Connection) -> None:
         """Insert what was gathered."""
@@ -85,7 +87,10 @@ class Rows:
         insert_many(conn, "INSERT INTO escopes (tenant, scope, eid)", 3, self.scopes)
         insert_many(conn, _INSERT_ATTRS, 6, self.attrs)
         temporal.insert_rows(conn, self.history)
+        # Outbox rows keep the order of the changes: their numbers are the sending order.
+        insert_many(conn, INSERT_OUTBOX, 7, self.outbox)
         self.entities, self.attrs, self.types, self.scopes, self.history = [], [], [], [], []
+        self.outbox = []
 
 
 def _max(conn: sqlite3.Connection, sql: str) -> int:

@@ -52,11 +52,11 @@ from thudo.store.sqlite import outbox, series, temporal
 from thudo.store.sqlite.checkpoint import Checkpointer
 from thudo.store.sqlite.connection import FunctionFailure, open_connection
 from thudo.store.sqlite.filters import compile_order, compile_selection
-from thudo.store.sqlite.outbox import insert_outbound
+from thudo.store.sqlite.outbox import insert_outbound, outbound_rows
 from thudo.store.sqlite.paths import PathIds
 from thudo.store.sqlite.rows import RowIds, Rows, delete_entity_rows, insert_entity, update_entity
 from thudo.store.sqlite.schema import migrate
-from thudo.store.sqlite.writer import Writer
+from thudo.store.sqlite.writer import Merge, Writer
 
 __all__ = ["SqliteStore"]
 
@@ -191,7 +191,14 @@ class SqliteStore(Store):
     # --- writes -----------------------------------------------------------------------
     async def change(self, tenant: str, entity_id: str, fn: Change) -> Any:
         job = functools.partial(self._apply, tenant, entity_id, fn)
-        return await self._writer.submit(job, atomic=True)
+        # Changes of one tenant queued together run as one _apply_many (see writer.py).
+        merge = Merge(tenant, self._apply_merged, (entity_id, fn))
+        return await self._writer.submit(job, merge=merge)
+
+    def _apply_merged(
+        self, conn: sqlite3.Connection, tenant: str, changes: list[tuple[str, Change]]
+    ) -> list[Any]:
+        return self._apply_many(tenant, changes, conn)
 
     async def change_many(self, tenant: str, changes: Sequence[tuple[str, Change]]) -> list[Any]:
         job = functools.partial(self._apply_many, tenant, list(changes))
@@ -282,7 +289,7 @@ class SqliteStore(Store):
         after = new if isinstance(new, dict) else None
         if history:
             temporal.record_change(conn, tid, before, after, now_iso(), buf.history)
-        self._notify(conn, tid, tenant, before, after, types)
+        self._notify(conn, tid, tenant, before, after, types, buf)
         if own:
             buf.flush(conn)
         return result
@@ -295,8 +302,10 @@ class SqliteStore(Store):
         before: Entity | None,
         after: Entity | None,
         types: list[str],
+        buf: Rows,
     ) -> None:
-        """Tell the observer, match the change against subscriptions, write the outbox rows."""
+        """Tell the observer, match the change against subscriptions, gather the outbox
+        rows (``buf`` inserts them)."""
         all_types = types + (after["type"] if after is not None else [])
         observer = self._observer
         if observer is not None and observer.wants(tenant, all_types):
@@ -308,7 +317,7 @@ class SqliteStore(Store):
             return
         items = self._listener(tenant, before, after)
         if items:
-            insert_outbound(conn, tid, items, now_iso(), time.time())
+            buf.outbox.extend(outbound_rows(tid, items, now_iso(), time.time()))
             self._outbox_written = True
 
     def _attr_params(

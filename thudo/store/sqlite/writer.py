@@ -4,6 +4,12 @@ Writes are submitted as functions of a connection. The thread takes every job th
 waiting, runs each inside its own savepoint (so one failure does not undo the others),
 commits once for the whole group, and only then resolves the callers' futures: an
 acknowledged write is always a committed one.
+
+Jobs submitted with a ``Merge`` (the store's entity changes) are run together when they
+follow each other in a group with the same key: one call for the run of them, so that their
+rows go to the database in a few multi-row statements instead of several per job. Every
+statement costs the writer a hand-over of the GIL, and while the event loop is busy that
+wait is most of a single update's time.
 """
 
 from __future__ import annotations
@@ -14,17 +20,32 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 from thudo.errors import NgsiError, ServiceUnavailable
 
-__all__ = ["Writer"]
+__all__ = ["Merge", "Writer"]
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[sqlite3.Connection], Any]
+#: Runs several merged jobs from their key and arguments; one result (or NgsiError) each.
+MergedJob = Callable[[sqlite3.Connection, Any, list[Any]], list[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """How a job may run together with its neighbours: jobs with equal ``key`` that follow
+    each other in a group are run by one call of ``run`` with the key and their ``arg``s, in
+    order.
+    ``run`` must promise what an atomic job does: nothing written before it can fail with
+    an NgsiError, which it returns in place of that job's result instead of raising."""
+
+    key: Hashable
+    run: MergedJob
+    arg: Any
 
 
 @dataclass(slots=True)
@@ -32,6 +53,7 @@ class _Item:
     fn: Job
     future: asyncio.Future[Any]
     atomic: bool = False
+    merge: Merge | None = None
     result: Any = None
     error: BaseException | None = None
 
@@ -73,14 +95,17 @@ class Writer:
             self._thread.join()
             self._thread = None
 
-    def submit(self, fn: Job, atomic: bool = False) -> asyncio.Future[Any]:
+    def submit(
+        self, fn: Job, atomic: bool = False, merge: Merge | None = None
+    ) -> asyncio.Future[Any]:
         """Queue a job; the future resolves after the commit that includes it.
 
         An ``atomic`` job promises to write nothing before it can fail with an NgsiError,
-        so it runs without a savepoint of its own.
+        so it runs without a savepoint of its own. A job with a ``merge`` may run together
+        with its neighbours (see ``Merge``); ``fn`` is what runs when it is alone.
         """
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put(_Item(fn, future, atomic))
+        self._queue.put(_Item(fn, future, atomic or merge is not None, merge))
         return future
 
     def _run(self) -> None:
@@ -118,8 +143,14 @@ class Writer:
     def _run_group(self, conn: sqlite3.Connection, group: list[_Item]) -> None:
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for item in group:
-                self._run_item(conn, item)
+            start = 0
+            while start < len(group):
+                end = _merged_run(group, start)
+                if end - start > 1:
+                    self._run_merged(conn, group[start:end])
+                else:
+                    self._run_item(conn, group[start])
+                start = end
             conn.execute("COMMIT")
             if self._after_commit is not None:
                 self._after_commit()
@@ -135,6 +166,19 @@ class Writer:
             for item in group:
                 item.error = failure
         self._deliver(group)
+
+    @staticmethod
+    def _run_merged(conn: sqlite3.Connection, items: list[_Item]) -> None:
+        merge = items[0].merge
+        assert merge is not None
+        # Anything but an NgsiError fails the whole group, as for any atomic job.
+        args = [item.merge.arg for item in items if item.merge is not None]
+        results = merge.run(conn, merge.key, args)
+        for item, result in zip(items, results, strict=True):
+            if isinstance(result, NgsiError):
+                item.error = result
+            else:
+                item.result = result
 
     def _run_item(self, conn: sqlite3.Connection, item: _Item) -> None:
         if item.atomic:
@@ -169,6 +213,20 @@ class Writer:
             # A closed loop raises RuntimeError: nobody is waiting any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, items)
+
+
+def _merged_run(group: list[_Item], start: int) -> int:
+    """The end of the run of jobs from ``start`` that merge with it (``start + 1`` if none)."""
+    first = group[start].merge
+    end = start + 1
+    if first is None:
+        return end
+    while end < len(group):
+        merge = group[end].merge
+        if merge is None or merge.key != first.key or merge.run != first.run:
+            break
+        end += 1
+    return end
 
 
 def _resolve(items: list[_Item]) -> None:
