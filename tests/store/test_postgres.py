@@ -92,6 +92,40 @@ async def test_the_store_recovers_when_its_connections_are_cut(pg_settings: Sett
         await store.close()
 
 
+async def test_a_read_lent_a_connection_ended_unnoticed_runs_again(
+    store_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool lends a connection without a round trip when its socket is quiet; if the
+    server ended it an instant earlier, the read fails on it and must run once more on a
+    new connection instead of answering 503."""
+    settings = store_settings(postgres_pool_min=1, postgres_pool_max=1)
+    store = open_store(settings)
+    await store.start()
+    try:
+        await store.ping()
+        # The lending check does not see the server's goodbye (as when it has not arrived yet).
+        monkeypatch.setattr("thudo.store.postgres.database._readable", lambda fd: False)
+        dbname = settings.database_url.rsplit("/", 1)[1]
+        with psycopg.connect(settings.database_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (dbname,),
+            )
+            for _ in range(100):
+                left = admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (dbname,),
+                ).fetchone()
+                if left is not None and left[0] == 0:
+                    break
+                await asyncio.sleep(0.02)
+        assert await store.tenants() == []
+    finally:
+        await store.close()
+
+
 async def test_a_subscription_change_by_another_store_is_heard(pg_settings: Settings) -> None:
     mine, other = open_store(pg_settings), open_store(pg_settings)
     await mine.start()
