@@ -73,18 +73,28 @@ async def test_an_unreachable_database_is_a_503() -> None:
         await store.start()
 
 
+_OTHERS = "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+
+
+async def _end_connections(url: str, wait: bool) -> None:
+    """End every other connection to the database of ``url`` (as a server restart would);
+    with ``wait``, until the server has closed them all."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        dbname = url.rsplit("/", 1)[1]
+        admin.execute("SELECT pg_terminate_backend(pid) " + _OTHERS, (dbname,))
+        for _ in range(100 if wait else 0):
+            left = admin.execute("SELECT count(*) " + _OTHERS, (dbname,)).fetchone()
+            if left is not None and left[0] == 0:
+                return
+            await asyncio.sleep(0.02)
+
+
 async def test_the_store_recovers_when_its_connections_are_cut(pg_settings: Settings) -> None:
     store = open_store(pg_settings)
     await store.start()
     try:
         await store.ping()
-        dbname = pg_settings.database_url.rsplit("/", 1)[1]
-        with psycopg.connect(pg_settings.database_url, autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
-                (dbname,),
-            )
+        await _end_connections(pg_settings.database_url, wait=False)
         # The pool checks a connection before lending it and replaces a dead one.
         await store.ping()
         assert await store.tenants() == []
@@ -105,22 +115,7 @@ async def test_a_read_lent_a_connection_ended_unnoticed_runs_again(
         await store.ping()
         # The lending check does not see the server's goodbye (as when it has not arrived yet).
         monkeypatch.setattr("thudo.store.postgres.database._readable", lambda fd: False)
-        dbname = settings.database_url.rsplit("/", 1)[1]
-        with psycopg.connect(settings.database_url, autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
-                (dbname,),
-            )
-            for _ in range(100):
-                left = admin.execute(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE datname = %s AND pid <> pg_backend_pid()",
-                    (dbname,),
-                ).fetchone()
-                if left is not None and left[0] == 0:
-                    break
-                await asyncio.sleep(0.02)
+        await _end_connections(settings.database_url, wait=True)
         assert await store.tenants() == []
     finally:
         await store.close()

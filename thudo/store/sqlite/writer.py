@@ -7,9 +7,9 @@ acknowledged write is always a committed one.
 
 Jobs submitted with a ``Merge`` (the store's entity changes) are run together when they
 follow each other in a group with the same key: one call for the run of them, so that their
-rows go to the database in a few multi-row statements instead of several per job. Every
-statement costs the writer a hand-over of the GIL, and while the event loop is busy that
-wait is most of a single update's time.
+rows go to the database in a few multi-row statements instead of several per job (every
+statement costs the writer a hand-over of the GIL). Creates, with some 25 rows each, gained
+6-16 % from it (docs/performance.md).
 """
 
 from __future__ import annotations
