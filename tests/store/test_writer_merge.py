@@ -12,33 +12,19 @@ from typing import Any
 
 import pytest
 
+from tests.store.test_store import CTX, make, put
 from thudo.config import load_settings
 from thudo.errors import AlreadyExists, NgsiError
-from thudo.ngsild.jsonld import core_context
 from thudo.ngsild.model import Entity
-from thudo.ngsild.parse import ParseOptions, parse_entity
 from thudo.ngsild.qlang import parse_q
 from thudo.ngsild.selection import EntitySelection
 from thudo.ngsild.temporal import TimeFilter
 from thudo.store.base import Outbound, Outcome
 from thudo.store.sqlite.store import SqliteStore
 
-CTX = core_context()
-NOW = "2024-01-01T00:00:00.000Z"
-
 
 def station(n: int, aqi: int) -> Entity:
-    body = {"id": f"urn:s:{n}", "type": "Station", "aqi": {"type": "Property", "value": aqi}}
-    return parse_entity(body, CTX, NOW, ParseOptions())
-
-
-def create(entity: Entity) -> Callable[[Entity | None], Outcome]:
-    def change(current: Entity | None) -> Outcome:
-        if current is not None:
-            raise AlreadyExists(f"{entity['id']} exists")
-        return entity, "created"
-
-    return change
+    return make(f"urn:s:{n}", "Station", aqi={"type": "Property", "value": aqi})
 
 
 def add_to_aqi(step: int) -> Callable[[Entity | None], Outcome]:
@@ -85,12 +71,12 @@ async def test_merged_changes_keep_their_own_results_and_errors(
     held: tuple[SqliteStore, list[int]],
 ) -> None:
     store, sizes = held
-    await store.change("", "urn:s:1", create(station(1, 10)))
+    await store.change("", "urn:s:1", put(station(1, 10)))
     calls = [
-        store.change("", "urn:s:2", create(station(2, 20))),
-        store.change("", "urn:s:1", create(station(1, 99))),  # exists: AlreadyExists
+        store.change("", "urn:s:2", put(station(2, 20))),
+        store.change("", "urn:s:1", put(station(1, 99))),  # exists: AlreadyExists
         store.change("", "urn:s:1", add_to_aqi(5)),
-        store.change("", "urn:s:3", create(station(3, 30))),
+        store.change("", "urn:s:3", put(station(3, 30))),
         store.change("", "urn:s:1", add_to_aqi(7)),  # sees the +5 before it
         store.change("", "urn:s:2", add_to_aqi(1)),  # sees the create before it
     ]
@@ -120,7 +106,7 @@ async def test_merged_changes_keep_history_and_outbox_in_order(
         return [Outbound("urn:sub:1", f"{after['id']}#{value}", "entityUpdated", {"v": value})]
 
     store.set_change_listener(listener)
-    await store.change("", "urn:s:1", create(station(1, 0)))
+    await store.change("", "urn:s:1", put(station(1, 0)))
     steps = list(range(1, 9))
     results = await in_one_group(store, [store.change("", "urn:s:1", add_to_aqi(s)) for s in steps])
     assert sizes[-1] == len(steps)
