@@ -15,7 +15,6 @@ import calendar
 import functools
 import logging
 import math
-import time
 from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
@@ -78,7 +77,8 @@ class Pipeline:
         self._iri = {name: self._ctx.expand(name) for name in (*derive.POLLUTANTS, "precipitation")}
         self._last: dict[_Key, float] = {}
         self._daily_hour: dict[_Key, tuple[int, dict[str, float]]] = {}
-        self._deferred: dict[_Key, Pending] = {}
+        self._deferred: dict[_Key, tuple[float, Pending]] = {}
+        self._timer: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.computed = 0
         self.failed = 0
@@ -96,6 +96,9 @@ class Pipeline:
     async def close(self) -> None:
         """Stop watching and computing."""
         self.store.set_change_observer(None)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         for task in self._tasks:
             task.cancel()
         if self._tasks:
@@ -139,28 +142,45 @@ class Pipeline:
                     log.exception("an analytics round failed; its entities wait for new data")
 
     def _due(self, ready: dict[_Key, Pending]) -> list[tuple[_Key, Pending]]:
-        """The entities not computed within the interval; the others are put off."""
-        now = time.monotonic()
+        """The entities not computed within the interval; the others are put off until
+        their interval ends (the newest state of each is kept)."""
+        now = asyncio.get_running_loop().time()  # the clock timers run on
         interval = self.settings.analytics_min_interval
         due: list[tuple[_Key, Pending]] = []
-        wait = math.inf
         for key, pending in ready.items():
-            left = self._last.get(key, -math.inf) + interval - now
-            if left <= 0:
+            at = self._last.get(key, -math.inf) + interval
+            if at <= now:
                 due.append((key, pending))
                 self._last[key] = now
                 self._deferred.pop(key, None)  # computed now, from a newer state
             else:
-                self._deferred[key] = pending
-                wait = min(wait, left)
-        if self._deferred and wait < math.inf:
-            asyncio.get_running_loop().call_later(wait, self._release)
+                self._deferred[key] = (at, pending)
+                self._wake_at(at)
         return due
 
+    def _wake_at(self, at: float) -> None:
+        """Release the put-off entities at ``at``: one timer for all of them, so that a
+        busy stream of changes does not pile up a timer per round."""
+        if self._timer is not None and self._timer.when() <= at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_at(at, self._release)
+
     def _release(self) -> None:
-        deferred, self._deferred = self._deferred, {}
-        for (tenant, entity_id), (kind, entity) in deferred.items():
-            self.watch.add(tenant, entity_id, kind, entity)
+        """Queue again the put-off entities whose interval has ended (and those ending
+        within a tenth of it, so that timers stay few); wait for the rest."""
+        self._timer = None
+        horizon = asyncio.get_running_loop().time() + self.settings.analytics_min_interval / 10
+        later: dict[_Key, tuple[float, Pending]] = {}
+        for key, (at, (kind, entity)) in self._deferred.items():
+            if at <= horizon:
+                self.watch.add(key[0], key[1], kind, entity)
+            else:
+                later[key] = (at, (kind, entity))
+        self._deferred = later
+        if later:
+            self._wake_at(min(at for at, _ in later.values()))
 
     async def _round(self, due: list[tuple[_Key, Pending]]) -> None:
         results = await asyncio.gather(*(self._derive(key, *pending) for key, pending in due))
