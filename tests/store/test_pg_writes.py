@@ -12,12 +12,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.store.test_store import CTX, VOCAB, create, ids, make
+from tests.store.test_store import CTX, NOW, VOCAB, create, ids, make
 from thudo.config import Settings
 from thudo.ngsild.geoquery import parse_geoq
-from thudo.ngsild.model import Entity
+from thudo.ngsild.model import SUB_SEP, Entity
 from thudo.ngsild.qlang import QNode, parse_q
 from thudo.ngsild.render import LOCATION
+from thudo.ngsild.values import attribute_rows
 from thudo.store import open_store
 from thudo.store.base import DELETE, Outcome, Store
 from thudo.store.postgres.database import ident
@@ -165,6 +166,15 @@ def _at_version_4(url: str, entities: list[Entity]) -> None:
             ).fetchone()
             assert row is not None
             rows.add_entity(0, row[0], entity)
+            # Version 4 wrote index rows for the member times createdAt and modifiedAt too.
+            for iri, instances in entity["attrs"].items():
+                for path, kind, num, txt in attribute_rows(iri, instances, system_times=True):
+                    if path.endswith((SUB_SEP + "createdAt", SUB_SEP + "modifiedAt")):
+                        conn.execute(
+                            "INSERT INTO attrs (tenant, path, root, kind, num, txt, eid)"
+                            " VALUES (0, %s, %s, %s, %s, %s, %s)",
+                            (path, iri, kind, num, txt, row[0]),
+                        )
         for statement, params in rows.statements():
             conn.execute(statement.encode(), params)
 
@@ -175,12 +185,20 @@ async def test_a_version_4_database_is_upgraded_with_its_entities(
     _at_version_4(url, [_full(f"urn:a:{i}", i) for i in range(3)])
     foreign = "SELECT count(*) FROM pg_constraint WHERE contype = 'f'"
     assert _count(url, foreign) == 4
+    member_times = (
+        "SELECT count(*) FROM attrs WHERE kind = 4 AND strpos(path, chr(31)) > 0"
+        " AND right(path, 2) = 'At'"
+    )
+    assert _count(url, member_times) == 3 * 2 * 2  # createdAt, modifiedAt of n and location
 
     store = open_store(store_settings())
     await store.start()
     try:
         assert _count(url, "SELECT max(version) FROM thudo_migrations") == SCHEMA_VERSION
         assert _count(url, foreign) == 0
+        assert _count(url, member_times) == 0
+        created = _q(f"n.createdAt=={NOW}")
+        assert await ids(store, q=created) == ["urn:a:0", "urn:a:1", "urn:a:2"]
         by_eid = "SELECT indexdef FROM pg_indexes WHERE indexname = 'attrs_by_eid'"
         assert _rows(url, by_eid)[0][0].endswith("USING btree (eid)")
         assert await ids(store, q=_q("n>=1")) == ["urn:a:1", "urn:a:2"]

@@ -242,7 +242,7 @@ class IndexRows:
         self.geo.extend((tid, p, eid, orjson.dumps(g).decode()) for p, g in geo_values(entity))
 
     def _add_attr(self, tid: int, eid: int, entity: Entity, iri: str) -> None:
-        for path, kind, num, txt in attribute_rows(iri, entity["attrs"][iri], system_times=True):
+        for path, kind, num, txt in attribute_rows(iri, entity["attrs"][iri]):
             self.attrs.append((tid, path, iri, kind, num, txt, eid))
 
     def statements(self) -> list[Statement]:

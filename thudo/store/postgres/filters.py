@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thudo.ngsild.geoquery import GeoQuery
+from thudo.ngsild.model import SUB_SEP
 from thudo.ngsild.qlang import And, Literal, QNode, Term
 from thudo.ngsild.scopeq import ScopeAll, ScopeAny, ScopeExpr, ScopePattern
 from thudo.ngsild.selection import EntitySelection
@@ -105,11 +106,29 @@ def _q_set(tenant: int, node: QNode) -> tuple[str, list[Any]]:
     return op.join(parts), params
 
 
+#: Instance members without index rows (as on SQLite): a term on one is evaluated on the
+#: entity documents. Every write would otherwise add two rows per attribute for a rare query.
+_UNINDEXED = ("createdAt", "modifiedAt")
+_UNINDEXED_PATHS = tuple(SUB_SEP + m for m in _UNINDEXED)
+#: A stored time stamp as the index holds times (validate.normalize_datetime).
+_NORMALIZED = (
+    "to_char(({}->>%s)::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+)
+
+
 def _term_set(tenant: int, term: Term) -> tuple[str, list[Any]]:
-    # Unlike SQLite, every member time (createdAt, modifiedAt too) has index rows here.
-    path = q_path(term.path.attr, term.path.subs, term.path.keys)
-    base = "SELECT eid FROM attrs WHERE tenant = %s AND path = %s"
-    params: list[Any] = [tenant, path]
+    if term.path.subs and term.path.subs[-1] in _UNINDEXED:
+        times, tparams = _member_times(term.path.attr, term.path.subs)
+        # The rows the index would hold, read from the documents.
+        base = (
+            f"SELECT eid FROM (SELECT e.eid, {K_TIME} AS kind, NULL::float8 AS num, t.txt"
+            f" FROM entities e CROSS JOIN LATERAL ({times}) t WHERE e.tenant = %s) m WHERE true"
+        )
+        params = [*tparams, tenant]
+    else:
+        path = q_path(term.path.attr, term.path.subs, term.path.keys)
+        base = "SELECT eid FROM attrs WHERE tenant = %s AND path = %s"
+        params = [tenant, path]
     if term.op is None:
         return base, params
     cond, cparams = _condition(term)
@@ -119,6 +138,24 @@ def _term_set(tenant: int, term: Term) -> tuple[str, list[Any]]:
         exists = f"{base} AND kind != {K_ATTR}"
         return f"({exists}) EXCEPT ({positive})", [*params, *params, *cparams]
     return positive, [*params, *cparams]
+
+
+def _member_times(attr: str, subs: tuple[str, ...]) -> tuple[str, list[Any]]:
+    """A SELECT of ``txt``: the normalized values of a member time of an attribute or a
+    sub-attribute (``subs`` ends with the member) in the document of the entity ``e``."""
+    *path, member = subs
+    params: list[Any] = [member, attr]
+    sources = ["jsonb_array_elements(e.doc::jsonb->'attrs'->%s) a0"]
+    for n, sub in enumerate(path, start=1):
+        # A sub-attribute holds an array of instances; anything else holds none.
+        sources.append(
+            f"jsonb_array_elements(CASE jsonb_typeof(a{n - 1}->%s) WHEN 'array'"
+            f" THEN a{n - 1}->%s ELSE '[]' END) a{n}"
+        )
+        params.extend([sub, sub])
+    last = f"a{len(path)}"
+    sql = f"SELECT {_NORMALIZED.format(last)} AS txt FROM {', '.join(sources)} WHERE {last} ? %s"
+    return sql, [*params, member]
 
 
 def _condition(term: Term) -> tuple[str, list[Any]]:
@@ -236,6 +273,13 @@ def compile_order(sel: EntitySelection) -> tuple[str, list[Any]]:
         if column is not None:
             nulls = "DESC NULLS LAST" if desc else "ASC NULLS FIRST"
             parts.append(f"{column} {nulls}")
+            continue
+        if key.endswith(_UNINDEXED_PATHS):
+            attr, *subs = key.split(SUB_SEP)
+            times, tparams = _member_times(attr, tuple(subs))
+            agg, nulls = ("max", "DESC NULLS LAST") if desc else ("min", "ASC NULLS FIRST")
+            parts.append(f"(SELECT {agg}(t.txt) FROM ({times}) t) {nulls}")
+            params.extend(tparams)
             continue
         rows = f"FROM attrs a WHERE a.eid = e.eid AND a.path = %s AND a.kind IN {_VALUE_KINDS}"
         if desc:

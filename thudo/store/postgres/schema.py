@@ -209,12 +209,21 @@ _UNCHECKED = (
     END $$""",
 )
 
+# The member times createdAt and modifiedAt lose their index rows, as on SQLite: they were
+# two of every attribute's three or four rows, written on every change, for a rare query
+# (filters.py evaluates such a term on the entity documents).
+_MEMBER_TIMES = (
+    "DELETE FROM attrs WHERE kind = 4 AND (right(path, 10) = chr(31) || 'createdAt'"
+    " OR right(path, 11) = chr(31) || 'modifiedAt')",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "entities, index tables, PostGIS geometries, contexts, documents", _CORE),
     Migration(2, "subscriptions and the notification outbox", _NOTIFY),
     Migration(3, "history partitioned by month, hourly and daily rollups", _HISTORY),
     Migration(4, "throttling shared by every process", _THROTTLE),
     Migration(5, "index tables without foreign keys, updates without a transaction", _UNCHECKED),
+    Migration(6, "no index rows for the member times createdAt and modifiedAt", _MEMBER_TIMES),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
