@@ -74,14 +74,16 @@ class SqliteStore(Store):
         self._path = settings.sqlite_path
         self._paths = PathIds()
         self._row_ids = RowIds()
-        self._checkpointer = Checkpointer(
-            lambda: self._connect(readonly=False), max_bytes=settings.sqlite_wal_max_mib << 20
-        )
         self._writer = Writer(
             self._connect_writer,
             settings.sqlite_group_commit_max,
             self._after_commit,
             self._rolled_back,
+        )
+        self._checkpointer = Checkpointer(
+            lambda: self._connect(readonly=False),
+            max_bytes=settings.sqlite_wal_max_mib << 20,
+            exclusive=self._writer.run_between,
         )
         self._listener: ChangeListener | None = None
         self._wants: Callable[[str, list[str]], bool] | None = None

@@ -21,7 +21,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from thudo.errors import NgsiError, ServiceUnavailable
@@ -58,7 +58,19 @@ class _Item:
     error: BaseException | None = None
 
 
+@dataclass(slots=True)
+class _Between:
+    """Work from another thread that runs on the writer's connection between two groups."""
+
+    fn: Job
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
 _STOP = object()
+#: Wakes an idle writer thread to run the work waiting for between groups.
+_WAKE = object()
 
 
 class Writer:
@@ -76,6 +88,7 @@ class Writer:
         self._after_commit = after_commit
         self._after_rollback = after_rollback
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._between: queue.SimpleQueue[_Between] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
@@ -108,6 +121,20 @@ class Writer:
         self._queue.put(_Item(fn, future, atomic or merge is not None, merge))
         return future
 
+    def run_between(self, fn: Job, timeout: float = 30.0) -> Any:
+        """Run ``fn`` on the writer's connection, outside any transaction, once the group
+        in progress has committed; called from another thread, it waits for the result.
+        Other writes wait meanwhile: it is for work that must not race the writer (a
+        checkpoint that empties the WAL)."""
+        item = _Between(fn)
+        self._between.put(item)
+        self._queue.put(_WAKE)
+        if not item.done.wait(timeout):
+            raise TimeoutError(f"the writer did not get to it within {timeout} s")
+        if item.error is not None:
+            raise item.error
+        return item.result
+
     def _run(self) -> None:
         try:
             conn = self._connect()
@@ -119,15 +146,21 @@ class Writer:
         try:
             while True:
                 first = self._queue.get()
+                self._run_between(conn)
                 if first is _STOP:
                     return
+                if first is _WAKE:
+                    continue
                 group = [first]
                 stop = self._drain(group)
                 self._run_group(conn, group)
+                # Ahead of the jobs still queued: the work was asked for during the group.
+                self._run_between(conn)
                 if stop:
                     return
         finally:
             conn.close()
+            self._refuse_waiting()
 
     def _drain(self, group: list[Any]) -> bool:
         while len(group) < self._max_group:
@@ -137,8 +170,31 @@ class Writer:
                 return False
             if item is _STOP:
                 return True
-            group.append(item)
+            if item is not _WAKE:
+                group.append(item)
         return False
+
+    def _run_between(self, conn: sqlite3.Connection) -> None:
+        while True:
+            try:
+                item = self._between.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                item.result = item.fn(conn)
+            except Exception as exc:
+                item.error = exc
+            item.done.set()
+
+    def _refuse_waiting(self) -> None:
+        """The thread is ending: work left for between groups will not run."""
+        while True:
+            try:
+                item = self._between.get_nowait()
+            except queue.Empty:
+                return
+            item.error = RuntimeError("the writer has stopped")
+            item.done.set()
 
     def _run_group(self, conn: sqlite3.Connection, group: list[_Item]) -> None:
         try:
