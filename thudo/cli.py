@@ -28,7 +28,7 @@ def app_from_environment() -> object:
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings, after_startup=settle_heap)
+    return create_app(settings, after_startup=lambda: settle_heap(settings.gc_young_objects))
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -100,6 +100,9 @@ class Settings:
     # Actual for real warnings, Exercise for simulated data (thudo demo).
     cap_sender: str = "thudo@localhost"
     cap_status: str = "Actual"
+    # Python's garbage collector: a young collection after this many new container objects
+    # (CPython's default is 700; fewer collections of a serving process's large heap).
+    gc_young_objects: int = 20_000
     # SQLite tuning.
     sqlite_busy_timeout_ms: int = 5000
     sqlite_group_commit_max: int = 512
@@ -241,6 +244,7 @@ _POSITIVE = (
     "context_max_bytes",
     "context_max_depth",
     "context_cache_entries",
+    "gc_young_objects",
     "sqlite_group_commit_max",
     "sqlite_cache_mib",
     "sqlite_readers",
