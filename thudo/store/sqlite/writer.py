@@ -20,6 +20,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,8 +130,14 @@ class Writer:
         item = _Between(fn)
         self._between.put(item)
         self._queue.put(_WAKE)
-        if not item.done.wait(timeout):
-            raise TimeoutError(f"the writer did not get to it within {timeout} s")
+        deadline = time.monotonic() + timeout
+        while not item.done.wait(0.05):
+            thread = self._thread
+            if thread is None or not thread.is_alive():
+                # Ended without taking it (it takes all it finds before it ends).
+                raise RuntimeError("the writer has stopped")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the writer did not get to it within {timeout} s")
         if item.error is not None:
             raise item.error
         return item.result
