@@ -225,3 +225,23 @@ async def test_one_id_many_times_in_a_batch(pg_settings: Settings) -> None:
         assert [e["id"] for e in page.entities] == ["urn:a:2", "urn:a:1"]
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(("wait", "shown"), [(True, "on"), (False, "off")])
+async def test_commits_wait_for_the_disk_unless_told_not_to(
+    store_settings: Callable[..., Settings], postgres_url: str, wait: bool, shown: str
+) -> None:
+    store = open_store(store_settings(postgres_synchronous_commit=wait))
+    await store.start()
+    try:
+
+        async def setting(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> object:
+            cur = await conn.execute("SHOW synchronous_commit")
+            row = await cur.fetchone()
+            return row[0] if row else None
+
+        assert await store._db.read(setting) == shown  # type: ignore[attr-defined]
+        await create(store, make("urn:a:1", n=1))
+        assert await ids(store) == ["urn:a:1"]
+    finally:
+        await store.close()

@@ -117,7 +117,8 @@ class Database:
             kwargs={
                 "connect_timeout": max(1, round(s.postgres_connect_timeout)),
                 "options": f"-c statement_timeout={int(s.postgres_statement_timeout_ms):d}"
-                " -c timezone=UTC",
+                " -c timezone=UTC"
+                + ("" if s.postgres_synchronous_commit else " -c synchronous_commit=off"),
                 "application_name": "thudo",
                 "autocommit": True,
             },
