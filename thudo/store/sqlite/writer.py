@@ -10,6 +10,10 @@ follow each other in a group with the same key: one call for the run of them, so
 rows go to the database in a few multi-row statements instead of several per job (every
 statement costs the writer a hand-over of the GIL). Creates, with some 25 rows each, gained
 6-16 % from it (docs/performance.md).
+
+Another thread can also have work run on the writer's connection between two groups
+(``run_between``), ahead of the queued jobs: the checkpoint that empties the WAL, which
+could not get in between the transactions of a busy writer from a connection of its own.
 """
 
 from __future__ import annotations
