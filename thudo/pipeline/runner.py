@@ -168,19 +168,21 @@ class Pipeline:
         self._timer = asyncio.get_running_loop().call_at(at, self._release)
 
     def _release(self) -> None:
-        """Queue again the put-off entities whose interval has ended (and those ending
-        within a tenth of it, so that timers stay few); wait for the rest."""
+        """Queue again the put-off entities whose interval has ended; wait for the rest,
+        at most ten times an interval, so that timers stay few."""
         self._timer = None
-        horizon = asyncio.get_running_loop().time() + self.settings.analytics_min_interval / 10
+        # Timers may fire up to the clock's resolution early: a few ms count as on time.
+        now = asyncio.get_running_loop().time() + 0.005
         later: dict[_Key, tuple[float, Pending]] = {}
         for key, (at, (kind, entity)) in self._deferred.items():
-            if at <= horizon:
+            if at <= now:
                 self.watch.add(key[0], key[1], kind, entity)
             else:
                 later[key] = (at, (kind, entity))
         self._deferred = later
         if later:
-            self._wake_at(min(at for at, _ in later.values()))
+            soonest = min(at for at, _ in later.values())
+            self._wake_at(max(soonest, now + self.settings.analytics_min_interval / 10))
 
     async def _round(self, due: list[tuple[_Key, Pending]]) -> None:
         results = await asyncio.gather(*(self._derive(key, *pending) for key, pending in due))
