@@ -648,6 +648,19 @@ async def test_unreachable_remote_context_is_503(seeded: httpx.AsyncClient) -> N
     await _context_failure(seeded, f"http://127.0.0.1:{free_port()}/ctx.jsonld")
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8087http://127.0.0.1:8087/api/v1/context.jsonld",  # a port "8087http:"
+        "http://[::1/ctx.jsonld",  # an unclosed IPv6 address
+        "http://127.0.0.1:99999/ctx.jsonld",  # a port out of range
+        "http:///ctx.jsonld",  # no host
+    ],
+)
+async def test_malformed_remote_context_url_is_503(seeded: httpx.AsyncClient, url: str) -> None:
+    await _context_failure(seeded, url)
+
+
 async def test_slow_remote_context_is_503(
     seeded: httpx.AsyncClient, context_server: ContextServer
 ) -> None:

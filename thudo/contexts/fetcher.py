@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import httpx
 import orjson
@@ -37,6 +37,15 @@ def parse_context_document(data: bytes, url: str) -> dict[str, Any]:
     return doc
 
 
+def _split(url: str) -> SplitResult:
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # checked only when read: not a number, or out of range
+    except ValueError as exc:  # that, or an unclosed IPv6 address
+        raise LdContextNotAvailable(f"@context {url!r} is not a valid URL: {exc}") from None
+    return parts
+
+
 class ContextFetcher:
     """Reads remote contexts from offline copies or over HTTP, within the configured limits."""
 
@@ -60,7 +69,7 @@ class ContextFetcher:
             return path
         if self._preload is None:
             return None
-        parts = urlsplit(url)
+        parts = _split(url)
         if not parts.netloc:
             return None
         candidate = (self._preload / parts.netloc / parts.path.lstrip("/")).resolve()
@@ -85,7 +94,7 @@ class ContextFetcher:
         return parse_context_document(data, url), data
 
     async def _download(self, url: str) -> bytes:
-        scheme = urlsplit(url).scheme
+        scheme = _split(url).scheme
         if scheme not in ("http", "https"):
             raise LdContextNotAvailable(f"@context {url!r} is not an http(s) URL")
         if self._client is None:
@@ -113,6 +122,9 @@ class ContextFetcher:
                     chunks.append(chunk)
         except httpx.TimeoutException:
             raise LdContextNotAvailable(f"@context {url!r} did not answer in time") from None
+        except (httpx.InvalidURL, ValueError, OverflowError) as exc:
+            # Not HTTPErrors: raised while building the request or opening the socket.
+            raise LdContextNotAvailable(f"@context {url!r} is not a valid URL: {exc}") from None
         except httpx.HTTPError as exc:
             log.info("fetching @context %s failed: %s", url, exc)
             raise LdContextNotAvailable(f"@context {url!r} cannot be retrieved") from None
