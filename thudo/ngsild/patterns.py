@@ -1,5 +1,6 @@
-"""Regular expressions from requests (idPattern, ``~=`` in q): checked, compiled once,
-and run with a time limit so that a hostile pattern cannot hang the broker."""
+"""Regular expressions from requests (idPattern, ``~=`` in q): checked (length, counted
+repetitions, syntax), compiled once, and run with a time limit so that a hostile pattern
+can neither exhaust memory nor hang the broker."""
 
 from __future__ import annotations
 
