@@ -237,3 +237,65 @@ async def test_batch_applies_to_the_tenant_of_the_request(client: httpx.AsyncCli
     assert resp.headers["ngsild-tenant"] == "hanoi"
     assert (await client.get(f"{ENTITIES}/{rid(1)}", headers=headers)).status_code == 200
     assert (await _get(client, 1)).status_code == 404
+
+
+# --- large batches ----------------------------------------------------------------------------
+
+#: Texts that a bulk writer must carry unchanged (PostgreSQL copies the rows of a large
+#: batch: tabs, newlines and backslashes are its escapes, and \N its null marker).
+AWKWARD = ["tab\there", "new\nline", "back\\slash", "\\N", "nul\x00byte", "qu\"o'te", "Hồ 🚦"]
+LARGE = 120
+
+
+def _large_batch(version: int) -> list[dict]:
+    return [
+        room(
+            rid(n),
+            label=f"v{version}-{n}",
+            note=AWKWARD[n % len(AWKWARD)],
+            level={
+                "type": "Property",
+                "value": version * 1000 + n,
+                "unitCode": "MTR",
+                "observedAt": f"2026-05-0{version}T08:00:00Z",
+            },
+        )
+        for n in range(LARGE)
+    ]
+
+
+async def _count(client: httpx.AsyncClient, q: str) -> int:
+    resp = await client.get(ENTITIES, params={"type": "Room", "q": q, "count": "true", "limit": 0})
+    assert resp.status_code == 200, resp.text
+    return int(resp.headers["ngsild-results-count"])
+
+
+async def test_a_large_batch_keeps_every_value_index_and_history_row(
+    client: httpx.AsyncClient,
+) -> None:
+    """A batch of many entities, created and then upserted, as the smaller ones: the
+    stored values, the rows a query reads and the history are those of the last write."""
+    for version in (1, 2):
+        resp = await client.post(f"{OPS}/upsert", json=_large_batch(version))
+        assert resp.status_code in (201, 204), resp.text
+    for n in range(0, LARGE, 17):
+        body = (await _get(client, n)).json()
+        assert body["note"]["value"] == AWKWARD[n % len(AWKWARD)]
+        assert body["label"]["value"] == f"v2-{n}"
+        assert body["level"]["value"] == 2000 + n
+    # The index rows of the first version went, those of the second are all there.
+    assert await _count(client, "level<2000") == 0
+    assert await _count(client, "level>=2000") == LARGE
+    assert await _count(client, 'label=="v1-5"') == 0
+    assert await _count(client, 'label=="v2-5"') == 1
+    assert await _count(client, "level.unitCode==%22MTR%22".replace("%22", '"')) == LARGE
+    # Both versions are in the history, in order, with their awkward texts.
+    resp = await client.get(f"{API}/temporal/entities/{rid(10)}", params={"attrs": "level,note"})
+    assert resp.status_code == 200, resp.text
+    history = resp.json()
+    assert [i["value"] for i in history["level"]] == [1010, 2010]
+    assert {i["value"] for i in _as_list(history["note"])} == {AWKWARD[10 % len(AWKWARD)]}
+
+
+def _as_list(value: object) -> list[dict]:
+    return value if isinstance(value, list) else [value]  # type: ignore[list-item]

@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from thudo.config import Settings
 from thudo.errors import BadRequestData, NgsiError, ServiceUnavailable
 
-__all__ = ["Conn", "Database", "WriteConflict", "ident", "rows_json"]
+__all__ = ["Conn", "Database", "WriteConflict", "copy_rows", "ident", "rows_json"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,6 +35,21 @@ _ATTEMPTS = 5
 def ident(name: str) -> sql.Identifier:
     """The one way an identifier enters SQL text: quoted by the driver."""
     return sql.Identifier(name)
+
+
+async def copy_rows(
+    conn: Conn, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert rows with COPY, the fastest way into a table: no statement to run per row and
+    no JSON for the server to take apart (about a quarter of the server's time for the
+    index rows of a 1,000-entity batch). Not in pipeline mode, which has no COPY. Texts go
+    through the connection's dumpers, so NUL becomes its stand-in as in every write."""
+    query = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        ident(table), sql.SQL(", ").join(ident(c) for c in columns)
+    )
+    async with conn.cursor().copy(query) as copy:
+        for row in rows:
+            await copy.write_row(row)
 
 
 def rows_json(rows: Sequence[Sequence[Any]]) -> str:

@@ -18,6 +18,7 @@ from thudo.ngsild.values import attribute_rows, geo_values
 from thudo.store.postgres.database import Conn, rows_json
 
 __all__ = [
+    "Copy",
     "IndexRows",
     "Statement",
     "delete_entities",
@@ -196,6 +197,17 @@ _INSERT_GEO = (
 )
 
 
+#: The columns of the index rows that COPY writes, in the order of the gathered tuples.
+_COPIED = (
+    ("etypes", ("tenant", "type", "eid")),
+    ("escopes", ("tenant", "scope", "eid")),
+    ("attrs", ("tenant", "path", "root", "kind", "num", "txt", "eid")),
+)
+
+#: Index rows of a table to copy: (table, columns, rows).
+Copy = tuple[str, tuple[str, ...], list[tuple[Any, ...]]]
+
+
 class IndexRows:
     """Index rows to delete and to insert with the transaction's other rows."""
 
@@ -244,6 +256,15 @@ class IndexRows:
     def _add_attr(self, tid: int, eid: int, entity: Entity, iri: str) -> None:
         for path, kind, num, txt in attribute_rows(iri, entity["attrs"][iri]):
             self.attrs.append((tid, path, iri, kind, num, txt, eid))
+
+    def take_copies(self) -> list[Copy]:
+        """The type, scope and value rows gathered so far, to insert with COPY
+        (database.copy_rows) after ``statements`` have run: its deletions must not see
+        them. Geometries stay with ``statements`` (COPY cannot call ST_GeomFromGeoJSON)."""
+        gathered = (self.types, self.scopes, self.attrs)
+        out = [(t, cols, rows) for (t, cols), rows in zip(_COPIED, gathered, strict=True) if rows]
+        self.types, self.scopes, self.attrs = [], [], []
+        return out
 
     def statements(self) -> list[Statement]:
         """The statements that delete, then insert, what was gathered; gathering starts

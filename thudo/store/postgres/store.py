@@ -36,7 +36,7 @@ from thudo.store.base import (
     TypeInfo,
 )
 from thudo.store.postgres import discovery, documents, outbox
-from thudo.store.postgres.core import Tx
+from thudo.store.postgres.core import BULK_CHANGES, Tx
 from thudo.store.postgres.database import Conn
 from thudo.store.postgres.filters import compile_order, compile_selection
 from thudo.store.postgres.history import HistoryStore
@@ -137,12 +137,15 @@ class PostgresStore(HistoryStore, Store):
     async def change_many(self, tenant: str, changes: Sequence[tuple[str, Change]]) -> list[Any]:
         items = list(changes)
 
+        bulk = len(items) >= BULK_CHANGES
+
         async def job(conn: Conn, tx: Tx) -> list[Any]:
+            tx.bulk = bulk
             out = await self._apply_all(conn, tx, tenant, items, keep_errors=True)
             await self._flush(conn, tx)
             return out
 
-        results: list[Any] = await self._write(job, pipeline=True)
+        results: list[Any] = await self._write(job, pipeline=not bulk)
         return results
 
     def set_change_listener(

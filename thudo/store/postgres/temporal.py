@@ -24,12 +24,13 @@ from thudo.store.history import (
     shape_aggregates,
 )
 from thudo.store.postgres import rollups
-from thudo.store.postgres.database import Conn, rows_json
+from thudo.store.postgres.database import Conn, copy_rows, rows_json
 from thudo.store.postgres.filters import types_condition
 
 __all__ = [
     "aggregate",
     "append_instances",
+    "copy_instances",
     "delete_attribute",
     "delete_history",
     "delete_instance",
@@ -49,6 +50,22 @@ _INSERT = (
     " modified_at, deleted_at, num, doc, at) SELECT (r->>0)::int, r->>1, r->>2, r->>3, r->>4,"
     " r->>5, r->>6, r->>7, (r->>8)::float8, r->>9, r->>10 FROM jsonb_array_elements(%s::jsonb)"
     " WITH ORDINALITY AS u(r, n) ORDER BY n"
+)
+
+
+#: The columns of an instance row (instance_values, then "at"), as COPY writes them.
+_COLUMNS = (
+    "tenant",
+    "entity_id",
+    "attr",
+    "dataset_id",
+    "observed_at",
+    "created_at",
+    "modified_at",
+    "deleted_at",
+    "num",
+    "doc",
+    "at",
 )
 
 
@@ -89,6 +106,15 @@ def insert_statements(rows: list[tuple[Any, ...]]) -> list[tuple[str, Sequence[A
     if not rows:
         return []
     return [(_INSERT, (rows_json(rows),)), *rollups.add_statements(rows)]
+
+
+async def copy_instances(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
+    """Insert many instance rows with COPY (in their order: instance ids follow it) and
+    count them into the rollups; outside pipeline mode."""
+    if rows:
+        await copy_rows(conn, "tinstances", _COLUMNS, rows)
+        for sql, params in rollups.add_statements(rows):
+            await conn.execute(sql, params)
 
 
 async def append_instances(
