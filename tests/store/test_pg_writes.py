@@ -201,6 +201,8 @@ async def test_a_version_4_database_is_upgraded_with_its_entities(
         assert await ids(store, q=created) == ["urn:a:0", "urn:a:1", "urn:a:2"]
         by_eid = "SELECT indexdef FROM pg_indexes WHERE indexname = 'attrs_by_eid'"
         assert _rows(url, by_eid)[0][0].endswith("USING btree (eid)")
+        at_index = "SELECT indexdef FROM pg_indexes WHERE indexname = 'tinstances_at'"
+        assert _rows(url, at_index)[0][0].endswith("USING brin (at)")  # migration 7
         assert await ids(store, q=_q("n>=1")) == ["urn:a:1", "urn:a:2"]
 
         def add_ten(current: Entity | None) -> Outcome:

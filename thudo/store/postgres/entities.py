@@ -197,15 +197,25 @@ _INSERT_GEO = (
 )
 
 
-#: The columns of the index rows that COPY writes, in the order of the gathered tuples.
-_COPIED = (
-    ("etypes", ("tenant", "type", "eid")),
-    ("escopes", ("tenant", "scope", "eid")),
-    ("attrs", ("tenant", "path", "root", "kind", "num", "txt", "eid")),
-)
+#: Index rows of a table to copy: (table, (column, type) pairs, rows).
+Copy = tuple[str, tuple[tuple[str, str], ...], list[tuple[Any, ...]]]
 
-#: Index rows of a table to copy: (table, columns, rows).
-Copy = tuple[str, tuple[str, ...], list[tuple[Any, ...]]]
+_COPIED: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("etypes", (("tenant", "int4"), ("type", "text"), ("eid", "int8"))),
+    ("escopes", (("tenant", "int4"), ("scope", "text"), ("eid", "int8"))),
+    (
+        "attrs",
+        (
+            ("tenant", "int4"),
+            ("path", "text"),
+            ("root", "text"),
+            ("kind", "int2"),
+            ("num", "float8"),
+            ("txt", "text"),
+            ("eid", "int8"),
+        ),
+    ),
+)
 
 
 class IndexRows:

@@ -217,6 +217,15 @@ _MEMBER_TIMES = (
     " OR right(path, 11) = chr(31) || 'modifiedAt')",
 )
 
+# The partition key of the history gets a BRIN index: it serves retention (rows older
+# than a time, in the default partition and the month that straddles it), and instances
+# arrive in roughly the order of "at". A B-tree took one entry per instance: a sixth of
+# the index entries, and of the WAL, of a batch of new entities.
+_BRIN_AT = (
+    "DROP INDEX tinstances_at",
+    "CREATE INDEX tinstances_at ON tinstances USING brin (at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "entities, index tables, PostGIS geometries, contexts, documents", _CORE),
     Migration(2, "subscriptions and the notification outbox", _NOTIFY),
@@ -224,6 +233,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "throttling shared by every process", _THROTTLE),
     Migration(5, "index tables without foreign keys, updates without a transaction", _UNCHECKED),
     Migration(6, "no index rows for the member times createdAt and modifiedAt", _MEMBER_TIMES),
+    Migration(7, "a BRIN index on the time that partitions the history", _BRIN_AT),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -53,19 +53,19 @@ _INSERT = (
 )
 
 
-#: The columns of an instance row (instance_values, then "at"), as COPY writes them.
+#: The columns of an instance row (instance_values, then "at") and their types, for COPY.
 _COLUMNS = (
-    "tenant",
-    "entity_id",
-    "attr",
-    "dataset_id",
-    "observed_at",
-    "created_at",
-    "modified_at",
-    "deleted_at",
-    "num",
-    "doc",
-    "at",
+    ("tenant", "int4"),
+    ("entity_id", "text"),
+    ("attr", "text"),
+    ("dataset_id", "text"),
+    ("observed_at", "text"),
+    ("created_at", "text"),
+    ("modified_at", "text"),
+    ("deleted_at", "text"),
+    ("num", "float8"),
+    ("doc", "text"),
+    ("at", "text"),
 )
 
 
