@@ -532,7 +532,96 @@ def _misc_cases() -> list[Case]:
     ]
 
 
-CASES = _body_cases() + _query_cases() + _meta_cases() + _misc_cases()
+def _probe_cases() -> list[Case]:
+    """Requests that once got a 500: found by probing a running broker with ~11,000
+    hostile requests (temporal queries, subscriptions, registrations, ingestion)."""
+    temporal = f"{API}/temporal/entities"
+    temporal_post = f"{API}/temporal/entityOperations/query"
+    aggregated = {"type": "Room", "options": "aggregatedValues", "aggrMethods": "sum"}
+    query = {"type": "Query", "entities": [{"type": "Room"}]}
+    cases = [
+        Case("lastN-superscript", "GET", temporal, params={"type": "Room", "lastN": "\u00b2"}),
+        Case("lastN-huge", "GET", temporal, params={"type": "Room", "lastN": "1" * 400}),
+        Case(
+            "aggr-period-past-the-calendar",
+            "GET",
+            temporal,
+            params={**aggregated, "aggrPeriodDuration": "P8000Y"},
+            mentions="aggrPeriodDuration",
+        ),
+        Case(
+            "aggr-period-hundreds-of-digits",
+            "GET",
+            temporal,
+            params={**aggregated, "aggrPeriodDuration": "P" + "9" * 300 + "Y"},
+        ),
+        Case(
+            "geo-coordinates-nested-deep",
+            "GET",
+            ENTITIES,
+            params={
+                "type": "Room",
+                "georel": "intersects",
+                "geometry": "Point",
+                "coordinates": "[" * 40 + "0" + "]" * 40,
+            },
+        ),
+        Case("iot-device-not-an-object", "POST", "/iot/devices", body={"devices": [7]}),
+    ]
+    bad_members: list[tuple[str, dict[str, Any]]] = [
+        ("attrs-numbers", {"attrs": [1, 2]}),
+        ("entities-number", {"entities": 7}),
+        ("entities-selector-list-type", {"entities": [{"type": ["Room"]}]}),
+        ("q-number", {"q": 5}),
+        ("q-list", {"q": ["temperature>1"]}),
+        ("scopeQ-number", {"scopeQ": 7}),
+        ("timeproperty-list", {"temporalQ": {"timeproperty": ["observedAt"]}}),
+        ("limit-list", {"temporalQ": {"limit": [7]}}),
+        ("options-list", {"temporalQ": {"options": ["temporalValues"]}}),
+        ("pick-list", {"temporalQ": {"pick": ["temperature"]}}),
+        ("lang-object", {"temporalQ": {"lang": {"a": 1}}}),
+        ("idPattern-list", {"temporalQ": {"idPattern": ["x"]}}),
+        ("format-list", {"temporalQ": {"format": ["x"]}}),
+    ]
+    for name, members in bad_members:
+        cases.append(
+            Case(f"temporal-query-{name}", "POST", temporal_post, body={**query, **members})
+        )
+    endpoint = {"uri": "http://127.0.0.1:9/n"}
+    subscription = {"type": "Subscription", "entities": [{"type": "Room"}]}
+    bad_notifications: list[tuple[str, dict[str, Any]]] = [
+        ("format-list", {"endpoint": endpoint, "format": []}),
+        ("accept-list", {"endpoint": {**endpoint, "accept": ["application/json"]}}),
+        ("port-too-large", {"endpoint": {"uri": "http://127.0.0.1:65536/n"}}),
+        ("port-negative", {"endpoint": {"uri": "http://h:-1/n"}}),
+        ("mqtt-port-too-large", {"endpoint": {"uri": "mqtt://h:99999/t"}}),
+        ("no-host", {"endpoint": {"uri": "http:///n"}}),
+        ("host-escape", {"endpoint": {"uri": "http://%zz/n"}}),
+    ]
+    for name, notification in bad_notifications:
+        body = {**subscription, "notification": notification}
+        cases.append(Case(f"subscription-{name}", "POST", f"{API}/subscriptions", body=body))
+    for key, value in (("throttling", 2**70), ("timeInterval", 1e308)):
+        raw = json.dumps({**subscription, "notification": {"endpoint": endpoint}, key: value})
+        path = f"{API}/subscriptions"
+        cases.append(Case(f"subscription-{key}-huge", "POST", path, body=raw.encode()))
+    trigger = {**subscription, "notification": {"endpoint": endpoint}, "notificationTrigger": [[]]}
+    cases.append(Case("subscription-trigger-list", "POST", f"{API}/subscriptions", body=trigger))
+    registration = {
+        "type": "ContextSourceRegistration",
+        "information": [{"entities": [{"type": "Room"}]}],
+        "endpoint": "http://127.0.0.1:9/cs",
+    }
+    for name, members in (
+        ("mode-list", {"mode": []}),
+        ("location-type-list", {"location": {"type": [], "coordinates": [0, 0]}}),
+    ):
+        body = {**registration, **members}
+        cases.append(Case(f"registration-{name}", "POST", f"{API}/csourceRegistrations", body=body))
+    return cases
+
+
+CASES = _body_cases() + _query_cases() + _meta_cases() + _misc_cases() + _probe_cases()
 
 
 async def _seed(client: httpx.AsyncClient) -> None:

@@ -163,3 +163,14 @@ def test_anything_else_raises_only_ngsi_errors(
     else:
         assert q.georel in GEORELS
         shape(q.geometry)  # what parsed is a geometry shapely accepts
+
+
+@pytest.mark.parametrize("depth", [10, 5000])
+def test_coordinates_nested_deeper_than_geojson_are_refused(depth: int) -> None:
+    """Counting the positions of deeply nested coordinates once recursed into a
+    RecursionError (a 500); nesting beyond GeoJSON's is a BadRequestData now."""
+    nested: Any = 0.0
+    for _ in range(depth):
+        nested = [nested]
+    with pytest.raises(BadRequestData, match="nested deeper"):
+        parse_geoq("intersects", "Point", nested, "location")

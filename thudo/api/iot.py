@@ -131,7 +131,9 @@ async def _devices(call: Call, method: str, rest: list[str], service: IngestServ
     limit = call.settings.max_attributes
     new_devices = []
     for raw in items:
-        apikey = raw.get("apikey") if isinstance(raw, dict) else None
+        if not isinstance(raw, dict):
+            raise BadRequestData(f"each device must be an object, got {type(raw).__name__}")
+        apikey = raw.get("apikey")
         group = await service.registry.group(apikey) if isinstance(apikey, str) else None
         if group is None or group.tenant != tenant:
             raise BadRequestData(

@@ -30,7 +30,7 @@ from thudo.ngsild.validate import check_uri, now_iso
 from thudo.ngsild.values import q_path
 from thudo.store.base import DELETE, Outcome
 
-__all__ = ["purge_entities", "query_entities", "query_entities_post"]
+__all__ = ["purge_entities", "query_body_params", "query_entities", "query_entities_post"]
 
 
 def _ids(value: str | None) -> tuple[str, ...] | None:
@@ -201,7 +201,7 @@ async def query_entities_post(call: Call) -> Response:
         raise BadRequestData("the payload type must be Query")
     kind = media.negotiate(call.header("accept"), (media.JSON, media.JSONLD, media.GEOJSON))
     ctx, value = await call.body_context(body, body_kind)
-    params = _query_body_params(body)
+    params = query_body_params(body)
     params.update({k: v for k, v in call.params.items() if k in ("limit", "offset", "count")})
     types, extra_ids, id_pattern = _entity_selectors(body.get("entities"), ctx)
     if extra_ids:
@@ -217,7 +217,8 @@ async def query_entities_post(call: Call) -> Response:
     return await _answer_page(call, sel, ctx, value, opts, kind, join)
 
 
-def _query_body_params(body: dict[str, Any]) -> dict[str, Any]:
+def query_body_params(body: dict[str, Any]) -> dict[str, Any]:
+    """The query parameters that the members of a Query object stand for (clause 5.2.23)."""
     params: dict[str, Any] = {}
     attrs = body.get("attrs")
     if attrs is not None:

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from thudo.api import media
 from thudo.api.call import Call
 from thudo.api.params import comma_list, flag, options_set, render_options, type_expression
-from thudo.api.query import selection_from_params
+from thudo.api.query import query_body_params, selection_from_params
 from thudo.errors import BadRequestData, InvalidRequest, ResourceNotFound
 from thudo.ngsild.jsonld import ActiveContext
 from thudo.ngsild.model import ENTITY_MEMBERS, INSTANCE_MEMBERS, Instance
@@ -240,16 +240,26 @@ async def query_temporal_post(call: Call) -> Response:
     temporal_q = body.get("temporalQ") or {}
     if not isinstance(temporal_q, dict):
         raise BadRequestData("temporalQ must be an object")
-    params.update({k: v for k, v in temporal_q.items() if v is not None})
-    if body.get("attrs") is not None:
-        params["attrs"] = ",".join(body["attrs"])
-    for key in ("q", "scopeQ"):
-        if body.get(key) is not None:
-            params[key] = body[key]
+    for key, member in temporal_q.items():
+        if member is None:
+            continue
+        # Members stand for query parameters: a text, or a number such as lastN.
+        if isinstance(member, bool) or not isinstance(member, str | int | float):
+            raise BadRequestData(f"temporalQ {key} must be a string or a number")
+        params[key] = member if isinstance(member, str) else str(member)
+    params.update(query_body_params(body))
     selectors = body.get("entities")
+    if selectors is not None and not (
+        isinstance(selectors, list)
+        and all(
+            isinstance(s, dict) and all(isinstance(s.get(k, ""), str) for k in ("type", "id"))
+            for s in selectors
+        )
+    ):
+        raise BadRequestData("entities must be an array of EntitySelectors with text members")
     if selectors:
-        types = [str(s["type"]) for s in selectors if isinstance(s, dict) and s.get("type")]
-        ids = [str(s["id"]) for s in selectors if isinstance(s, dict) and s.get("id")]
+        types = [s["type"] for s in selectors if s.get("type")]
+        ids = [s["id"] for s in selectors if s.get("id")]
         if types:
             params["type"] = ",".join(types)
         if ids:

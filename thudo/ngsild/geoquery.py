@@ -113,10 +113,23 @@ def parse_geoq(
     return GeoQuery(rel, text, geoproperty, max_d, min_d)
 
 
+#: Deeper coordinates than any GeoJSON geometry has (a MultiPolygon nests 4 lists).
+_MAX_NESTING = 8
+
+
 def _count_numbers(value: Any) -> int:
-    if isinstance(value, list):
-        return sum(_count_numbers(v) for v in value)
-    return 1
+    """The leaves of nested coordinate lists, counted without recursion (a thousand
+    brackets would exhaust the stack); nesting deeper than GeoJSON's is refused."""
+    count, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if level > _MAX_NESTING:
+            raise BadRequestData("coordinates are nested deeper than any GeoJSON geometry")
+        if isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+        else:
+            count += 1
+    return count
 
 
 @functools.lru_cache(maxsize=256)

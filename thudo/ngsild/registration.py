@@ -100,7 +100,7 @@ def _check(key: str, value: Any, ctx: ActiveContext, terms: dict[str, str]) -> A
     if key == "expiresAt":
         return check_datetime(value, "expiresAt")
     if key == "mode":
-        if value not in _MODES:
+        if not isinstance(value, str) or value not in _MODES:
             raise BadRequestData(f"mode {value!r} is not one of {sorted(_MODES)}")
         return value
     if key in ("observationInterval", "managementInterval"):

@@ -7,11 +7,12 @@ needs no @context at all, and the subscription reads back in the client's own te
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from thudo.errors import BadRequestData
 from thudo.ngsild.geoquery import parse_geoq
@@ -47,6 +48,8 @@ DEFAULT_TRIGGERS = ("attributeCreated", "attributeUpdated")
 FORMATS = frozenset({"normalized", "keyValues", "simplified", "concise"})
 _ACCEPT = frozenset({"application/json", "application/ld+json", "application/geo+json"})
 _SCHEMES = ("http://", "https://", "mqtt://", "mqtts://")
+# A host name: labels of letters, digits, "_" and inner "-", separated by dots.
+_HOST_NAME = re.compile(r"(?:[^\W_]|_)(?:[\w-]*\w)?(?:\.(?:[^\W_]|_)(?:[\w-]*\w)?)*\.?")
 _TOP_LEVEL = frozenset(
     {
         "id",
@@ -161,16 +164,41 @@ def _endpoint(raw: Any) -> dict[str, Any]:
             f"notification.endpoint.uri must be an http(s):// or mqtt(s):// URI, got {uri!r}"
         )
     check_uri(uri, "notification.endpoint.uri")
+    _check_endpoint_address(uri)
     out: dict[str, Any] = {"uri": uri}
     accept = raw.get("accept")
     if accept is not None:
-        if accept not in _ACCEPT:
+        if not isinstance(accept, str) or accept not in _ACCEPT:
             raise BadRequestData(f"notification.endpoint.accept {accept!r} is not supported")
         out["accept"] = accept
     for key in ("receiverInfo", "notifierInfo"):
         if raw.get(key) is not None:
             out[key] = _key_values(raw[key], f"notification.endpoint.{key}")
     return out
+
+
+def _check_endpoint_address(uri: str) -> None:
+    """The host and port of a notification endpoint can be connected to: a host name or
+    an IP address, and a port from 1 to 65535 (a URI alone allows ``http://h:99999``,
+    which every delivery would then fail on)."""
+    try:
+        parts = urlsplit(uri)
+        port, host = parts.port, parts.hostname
+    except ValueError:
+        host, port = None, 0
+    bracketed = parts.netloc.rpartition("@")[2].startswith("[") if host else False
+    valid = bool(host) and port != 0
+    if valid and bracketed:
+        try:
+            ipaddress.IPv6Address(str(host).partition("%")[0])
+        except ValueError:
+            valid = False
+    elif valid and not _HOST_NAME.fullmatch(str(host)):
+        valid = False
+    if not valid:
+        raise BadRequestData(
+            f"notification.endpoint.uri {uri!r} has no valid host, or a port outside 1-65535"
+        )
 
 
 def _notification(raw: Any, record: _Recorder) -> dict[str, Any]:
@@ -183,7 +211,7 @@ def _notification(raw: Any, record: _Recorder) -> dict[str, Any]:
         out["attributes"] = _names(raw["attributes"], "notification.attributes", record)
     fmt = raw.get("format")
     if fmt is not None:
-        if fmt not in FORMATS:
+        if not isinstance(fmt, str) or fmt not in FORMATS:
             raise BadRequestData(f"notification.format {fmt!r} is not one of {sorted(FORMATS)}")
         out["format"] = fmt
     for flag in ("showChanges", "sysAttrs"):
@@ -211,9 +239,16 @@ def _notification(raw: Any, record: _Recorder) -> dict[str, Any]:
     return out
 
 
+#: The longest timeInterval or throttling: about 31 years, in seconds (2**70 once went
+#: into the store as an integer that SQLite cannot hold).
+MAX_SECONDS = 1e9
+
+
 def _positive(raw: Any, what: str) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
-        raise BadRequestData(f"{what} must be a positive number of seconds")
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 < raw <= MAX_SECONDS:
+        raise BadRequestData(
+            f"{what} must be a positive number of seconds, at most {MAX_SECONDS:.0e}"
+        )
     return raw
 
 
@@ -225,6 +260,10 @@ def _check_timing(sub: dict[str, Any]) -> None:
             raise BadRequestData("timeInterval and throttling cannot be used together")
 
 
+def _is_trigger(value: Any) -> bool:
+    return isinstance(value, str) and value in TRIGGERS
+
+
 def _validate_field(
     key: str, value: Any, out: dict[str, Any], record: _Recorder, now: str, max_points: int
 ) -> None:
@@ -233,7 +272,7 @@ def _validate_field(
     elif key == "watchedAttributes":
         out[key] = _names(value, "watchedAttributes", record)
     elif key == "notificationTrigger":
-        if not isinstance(value, list) or not value or not all(t in TRIGGERS for t in value):
+        if not isinstance(value, list) or not value or not all(_is_trigger(t) for t in value):
             raise BadRequestData(
                 f"notificationTrigger must list triggers among {', '.join(sorted(TRIGGERS))}"
             )

@@ -87,6 +87,12 @@ def _stamp(params: Mapping[str, Any], name: str) -> str | None:
     return stamp
 
 
+#: lastN: a plain decimal number of at most nine digits.
+_LAST_N = re.compile(r"[0-9]{1,9}")
+#: The longest aggregation period: 1,000 years (the calendar ends in 9999).
+MAX_PERIOD_SECONDS = 1000 * 366 * 86400.0
+
+
 def parse_time_filter(params: Mapping[str, Any], required: bool = False) -> TimeFilter:
     """The time filter of a temporal query (clause 4.11)."""
     timerel = params.get("timerel")
@@ -109,7 +115,8 @@ def parse_time_filter(params: Mapping[str, Any], required: bool = False) -> Time
     last_n = params.get("lastN")
     n: int | None = None
     if last_n is not None:
-        if not str(last_n).isdigit() or int(last_n) < 1:
+        # isdigit() alone lets "²" and thousands of digits through to int().
+        if not _LAST_N.fullmatch(str(last_n)) or int(last_n) < 1:
             raise BadRequestData(f"lastN must be a positive integer, got {last_n!r}")
         n = int(last_n)
     return TimeFilter(timerel, time_at, end, str(prop), n)
@@ -123,6 +130,8 @@ def parse_duration(text: str) -> float:
     seconds = sum(float(v) * u for v, u in zip(m.groups(), _UNIT_SECONDS, strict=True) if v)
     if seconds <= 0:
         raise BadRequestData(f"aggrPeriodDuration {text!r} must be longer than zero")
+    if not seconds <= MAX_PERIOD_SECONDS:  # also NaN and infinity, from hundreds of digits
+        raise BadRequestData(f"aggrPeriodDuration {text!r} is longer than 1,000 years")
     return seconds
 
 

@@ -107,7 +107,9 @@ def normalize_datetime(value: str) -> str | None:
     if dt is None:
         return None
     try:
-        return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        # isoformat writes four-digit years: strftime("%Y") writes 999 for 0999, which
+        # then sorts after 2024 as text.
+        return dt.astimezone(UTC).replace(tzinfo=None).isoformat("T", "microseconds") + "Z"
     except (OverflowError, ValueError):
         return None  # beyond the calendar once moved to UTC
 
@@ -179,7 +181,7 @@ def check_geojson(value: Any, what: str, depth: int = 0) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequestData(f"{what} must be a GeoJSON geometry object")
     kind = value.get("type")
-    if kind not in GEOJSON_TYPES:
+    if not isinstance(kind, str) or kind not in GEOJSON_TYPES:
         raise BadRequestData(f"{what} has an unknown GeoJSON type {_show(kind)}")
     if kind == "GeometryCollection":
         parts = value.get("geometries")

@@ -64,9 +64,22 @@ def instance_id_row(instance_id: str) -> int | None:
     return int(digits) if digits.isdigit() and len(digits) < 19 else None
 
 
+#: Beyond this magnitude a value is kept in the history but not aggregated: its square
+#: (stddev, sumsq) and the sums of a period must stay finite on both backends, where
+#: PostgreSQL refuses a float overflow and SQLite makes it infinite.
+MAX_AGGREGATED = 1e100
+
+
 def numeric(value: Any) -> float | None:
-    """The number a rollup counts for an instance value (booleans are not numbers)."""
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """The number a rollup counts for an instance value (booleans are not numbers, and
+    neither are magnitudes beyond MAX_AGGREGATED)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the range of a double
+            return None
+        return number if -MAX_AGGREGATED <= number <= MAX_AGGREGATED else None
+    return None
 
 
 def instance_values(
@@ -106,9 +119,18 @@ def _parse(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
+#: The end of a period that would end after the calendar does (year 9999): it sorts
+#: after every time stamp, as the exclusive end of the last one must.
+END_OF_TIME = "9999-12-31T24:00:00Z"
+
+
 def shift(stamp: str, seconds: float) -> str:
-    """A normalized time stamp moved by some seconds."""
-    return (_parse(stamp) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A normalized time stamp moved by some seconds (END_OF_TIME past the calendar)."""
+    try:
+        moment = _parse(stamp) + timedelta(seconds=seconds)
+    except OverflowError:
+        return END_OF_TIME
+    return moment.replace(tzinfo=None).isoformat("T", "microseconds") + "Z"
 
 
 def _aligned(stamp: str | None, seconds: int) -> bool:
@@ -231,7 +253,8 @@ def _add_hours(rows: Sequence[Sequence[Any]], pairs: list[tuple[Any, list[Any]]]
         ends = starts[1:]
         ends.append(_next_day(day))
         # Buckets are unique and sorted; the next day's all sort at or after its "YYYY-MM-DDT".
-        end = bisect.bisect_left(rows, ends[-1][:11], i, min(count, i + 24), key=_first)
+        following = ends[-1][:11] if ends[-1] != END_OF_TIME else "\uffff"  # 9999-12-31
+        end = bisect.bisect_left(rows, following, i, min(count, i + 24), key=_first)
         chunk = rows[i:end]
         if len(chunk) < 24:  # hours missing: pick the bounds of those present
             hours = [_HOURS[row[0][11:13]] for row in chunk]
@@ -270,7 +293,10 @@ _HOUR_TEXTS = [f"{h:02d}:00:00Z" for h in range(24)]
 @functools.lru_cache(maxsize=4096)  # date arithmetic was 3 µs a day, 2 ms for two years
 def _next_day(day: str) -> str:
     """ "2024-02-29T" -> "2024-03-01T00:00:00Z"."""
-    return (date.fromisoformat(day[:10]) + timedelta(days=1)).isoformat() + "T00:00:00Z"
+    try:
+        return (date.fromisoformat(day[:10]) + timedelta(days=1)).isoformat() + "T00:00:00Z"
+    except OverflowError:
+        return END_OF_TIME
 
 
 def _group(
@@ -292,7 +318,10 @@ def period_end(bucket: str, seconds: float) -> str:
         following = _NEXT_HOUR.get(bucket[11:13])
         if following is not None:
             return f"{bucket[:11]}{following}{bucket[13:19]}Z"
-    end = datetime.fromisoformat(bucket[:19]) + timedelta(seconds=seconds)
+    try:
+        end = datetime.fromisoformat(bucket[:19]) + timedelta(seconds=seconds)
+    except OverflowError:
+        return END_OF_TIME
     return end.isoformat() + "Z"
 
 
@@ -322,8 +351,12 @@ class _Periods:
         text = self._texts.get(index)
         if text is None:
             assert self._period_s is not None
-            moment = self._start + timedelta(seconds=self._period_s * index)
-            text = self._texts[index] = _fmt(moment)
+            try:
+                moment = self._start + timedelta(seconds=self._period_s * index)
+            except OverflowError:
+                text = self._texts[index] = END_OF_TIME
+            else:
+                text = self._texts[index] = _fmt(moment)
         return text
 
 

@@ -19,6 +19,7 @@ from thudo.store.history import (
     RollupAsk,
     instance_id_row,
     instance_uri,
+    numeric,
     shape_aggregates,
 )
 from thudo.store.sqlite import rollups
@@ -60,7 +61,7 @@ def _row(
     inst.setdefault("modifiedAt", now)
     observed = inst.get("observedAt")
     value = inst.get("value")
-    num = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    num = numeric(value)
     return (
         tid,
         entity_id,
@@ -204,7 +205,7 @@ def modify_instance(
     inst["modifiedAt"] = now
     observed = inst.get("observedAt")
     value = inst.get("value")
-    num = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    num = numeric(value)
     conn.execute(
         "UPDATE tinstances SET doc = ?, observed_at = ?, modified_at = ?, num = ? WHERE iid = ?",
         (
