@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thudo.analytics.quality import Flag
+from thudo.errors import ServiceUnavailable
 from thudo.ingest.devices import Device
 from thudo.ingest.measures import Measure
 from thudo.ingest.screening import Screener
@@ -127,16 +128,17 @@ class Ingestor:
         while True:
             batch = await self._gather()
             try:
-                await self._write(batch)
+                failed = await self._write(batch)
             except Exception as exc:  # the store is down: callers get the error, nothing acked
                 log.warning("ingestion batch of %d devices failed: %s", len(batch), exc)
-                for item in batch:
-                    if not item.done.done():
-                        item.done.set_exception(exc)
-            else:
-                for item in batch:
-                    if not item.done.done():
+                failed = {id(item): exc for item in batch}
+            for item in batch:
+                if not item.done.done():
+                    error = failed.get(id(item))
+                    if error is None:
                         item.done.set_result(None)
+                    else:
+                        item.done.set_exception(error)
 
     async def _gather(self) -> list[_Item]:
         first = await self._queue.get()
@@ -158,17 +160,43 @@ class Ingestor:
             size += len(item.measures)
         return batch
 
-    async def _write(self, batch: list[_Item]) -> None:
+    async def _write(self, batch: list[_Item]) -> dict[int, Exception]:
+        """Write a batch, a transaction per tenant; returns the items that failed (by id).
+        When a transaction of several entities fails for another reason than the store
+        being unavailable, each entity is written again on its own: one device's data
+        must not take the other devices' measures down with it."""
         by_tenant: dict[str, dict[str, list[_Item]]] = defaultdict(lambda: defaultdict(list))
         for item in batch:
             by_tenant[item.device.tenant][item.device.entity_name].append(item)
+        failed: dict[int, Exception] = {}
         for tenant, entities in by_tenant.items():
-            changes: list[tuple[str, Change]] = []
-            for entity_id, items in entities.items():
-                changes.extend((entity_id, fn) for fn in self._changes(tenant, items))
-            results = await self.store.change_many(tenant, changes)
-            await self._settle(tenant, results)
+            try:
+                await self._write_entities(tenant, entities)
+            except ServiceUnavailable:
+                raise
+            except Exception as exc:
+                if len(entities) == 1:
+                    log.warning("ingestion for %s failed: %s", next(iter(entities)), exc)
+                    failed.update((id(item), exc) for items in entities.values() for item in items)
+                    continue
+                log.warning(
+                    "ingestion batch of %d entities failed (%s): one at a time", len(entities), exc
+                )
+                for entity_id, items in entities.items():
+                    try:
+                        await self._write_entities(tenant, {entity_id: items})
+                    except Exception as alone:
+                        log.warning("ingestion for %s failed: %s", entity_id, alone)
+                        failed.update((id(item), alone) for item in items)
         self.stats.batches += 1
+        return failed
+
+    async def _write_entities(self, tenant: str, entities: dict[str, list[_Item]]) -> None:
+        changes: list[tuple[str, Change]] = []
+        for entity_id, items in entities.items():
+            changes.extend((entity_id, fn) for fn in self._changes(tenant, items))
+        results = await self.store.change_many(tenant, changes)
+        await self._settle(tenant, results)
 
     async def _settle(self, tenant: str, results: list[Any]) -> None:
         late: dict[str, dict[str, list[Instance]]] = defaultdict(lambda: defaultdict(list))
