@@ -12,11 +12,17 @@ import orjson
 
 __all__ = ["configure_logging", "mask_secrets"]
 
-_SECRET_IN_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@/\s]+@", re.IGNORECASE)
+# The scheme starts where no scheme character precedes it: without that look-behind a long
+# run of letters was tried from each of its positions (60,000 letters took 14 s).
+_SECRET_IN_URL = re.compile(
+    r"(?P<scheme>(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@/\s]+@", re.IGNORECASE
+)
 
 
 def mask_secrets(text: str) -> str:
     """Replace passwords inside URLs (``scheme://user:secret@host``) with ``***``."""
+    if "://" not in text:
+        return text
     return _SECRET_IN_URL.sub(r"\g<scheme>***@", text)
 
 

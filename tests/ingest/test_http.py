@@ -189,3 +189,35 @@ async def test_a_stuck_sensor_is_flagged_as_flat_line(client: httpx.AsyncClient)
     good = next(i for i in instances if "datasetId" not in i)
     assert good["value"] == 43.0
     assert (await client.get("/iot/about")).json()["ingestion"]["flagged"] == 1
+
+
+async def test_autoprovisioning_refuses_ids_that_provisioning_would(
+    client: httpx.AsyncClient,
+) -> None:
+    """A device id with a space was once provisioned automatically; the stored device then
+    failed every later reading of the registry, and the broker's start."""
+    body = {"services": [{"apikey": "auto", "entity_type": "WaterObserved", "autoprovision": True}]}
+    assert (await client.post("/iot/services", json=body)).status_code == 201
+    for bad in ("a b", "x" * 65, "dé"):
+        r = await client.post("/iot/json", params={"k": "auto", "i": bad}, json={"level": 1})
+        assert_problem(r, 400, "BadRequestData")
+    assert (await client.get("/iot/devices")).json()["count"] == 0
+    r = await measure(client, {"level": 2}, device="gauge:1", key="auto")
+    assert r.status_code == 200, r.text
+    # A device id is percent-decoded in the path, as any other.
+    assert (await client.get("/iot/devices/gauge%3A1")).status_code == 200
+    assert (await client.delete("/iot/devices/gauge%3A1")).status_code == 204
+
+
+async def test_a_point_with_coordinates_that_are_not_a_list_is_dropped(
+    client: httpx.AsyncClient,
+) -> None:
+    loc = {"object_id": "loc", "name": "location", "type": "geo:json"}
+    await provision(client, station(attributes=[loc, *station()["attributes"]]))
+    for coordinates in (5, True, "1,2", {"a": 1}):
+        payload = {"loc": {"type": "Point", "coordinates": coordinates}, "p25": 7}
+        r = await measure(client, payload)
+        assert r.status_code == 200, r.text
+    body = await _entity(client)
+    assert body["pm25"]["value"] == 7
+    assert body["location"]["value"]["coordinates"] == [105.85, 21.03]  # the static one

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from starlette.responses import Response
@@ -54,7 +55,8 @@ def _allow(method: str, allowed: str) -> None:
 
 async def handle_iot(call: Call, path: str, service: IngestService) -> Response:
     """Dispatch one /iot/ request."""
-    segments = path[len(IOT_PREFIX) :].strip("/").split("/")
+    # Percent-decoded like every other path: DELETE /iot/devices/a%3Ab names device "a:b".
+    segments = [unquote(s) for s in path[len(IOT_PREFIX) :].strip("/").split("/")]
     method = call.request.method
     head = segments[0]
     if head == "json" and len(segments) == 1:

@@ -150,6 +150,11 @@ def _static_json(s: StaticAttribute) -> dict[str, Any]:
     return {"name": s.name, "type": s.type, "value": s.value}
 
 
+def is_device_key(value: str) -> bool:
+    """Whether ``value`` can be a device id or an API key (1-64 of a safe alphabet)."""
+    return _KEY.match(value) is not None
+
+
 def _text(raw: dict[str, Any], key: str, where: str, required: bool = True) -> str | None:
     value = raw.get(key)
     if value is None and not required:

@@ -176,7 +176,8 @@ def _point(raw: Any) -> dict[str, Any] | None:
         lat, sep, lon = raw.partition(",")
         coords = [_number(lon.strip()), _number(lat.strip())] if sep else [None]
     elif isinstance(raw, dict) and raw.get("type") == "Point":
-        coords = [_number(c) for c in raw.get("coordinates") or [None]]
+        given = raw.get("coordinates")
+        coords = [_number(c) for c in given] if isinstance(given, list) else [None]
     elif isinstance(raw, list):
         coords = [_number(c) for c in raw]
     else:

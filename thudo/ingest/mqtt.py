@@ -147,8 +147,11 @@ class MqttSouthbound:
         try:
             done = parsed is None or await self._handler(parsed[0], parsed[1], payload)
         except Exception:
-            log.exception("MQTT measure on %s could not be handled", topic)
-            done = False
+            # Not a store outage (the handler answers False for those, and the message comes
+            # again): this message itself fails, and would fail on every redelivery for the
+            # life of the session. It is acknowledged, so dropped, and logged.
+            log.exception("MQTT measure on %.200s could not be handled; dropped", topic)
+            done = True
         client = self._client
         if done and client is not None and qos > 0:
             client.ack(mid, qos)

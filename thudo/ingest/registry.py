@@ -14,7 +14,7 @@ import logging
 import time
 from typing import Any
 
-from thudo.errors import AlreadyExists, ResourceNotFound
+from thudo.errors import AlreadyExists, NgsiError, ResourceNotFound
 from thudo.ingest.devices import Device, ServiceGroup, device_from_json, group_from_json
 from thudo.store.base import Store
 
@@ -45,10 +45,19 @@ class DeviceRegistry:
         devices: dict[tuple[str, str], Device] = {}
         for tenant in ["", *await self.store.tenants()]:
             for doc in await self.store.list_documents(GROUP_KIND, tenant):
-                group = group_from_json(doc["group"], tenant, _ATTRIBUTE_LIMIT)
+                try:
+                    group = group_from_json(doc["group"], tenant, _ATTRIBUTE_LIMIT)
+                except (NgsiError, KeyError, TypeError) as exc:
+                    log.error("a stored service group of tenant %r is skipped: %s", tenant, exc)
+                    continue
                 groups[group.apikey] = group
             for doc in await self.store.list_documents(DEVICE_KIND, tenant):
-                device = device_from_json(doc["device"], tenant, None, _ATTRIBUTE_LIMIT)
+                # One unreadable record must not stop the broker from starting.
+                try:
+                    device = device_from_json(doc["device"], tenant, None, _ATTRIBUTE_LIMIT)
+                except (NgsiError, KeyError, TypeError) as exc:
+                    log.error("a stored device of tenant %r is skipped: %s", tenant, exc)
+                    continue
                 devices[(tenant, device.device_id)] = device
         self._groups, self._devices = groups, devices
         self._misses.clear()

@@ -22,7 +22,7 @@ from thudo.errors import (
     ResourceNotFound,
     Unauthorized,
 )
-from thudo.ingest.devices import Device, ServiceGroup
+from thudo.ingest.devices import Device, ServiceGroup, is_device_key
 from thudo.ingest.ingestor import Ingestor
 from thudo.ingest.measures import Limits, Measure, Parsed, parse_payload
 from thudo.ingest.mqtt import MqttSouthbound
@@ -149,6 +149,14 @@ class IngestService:
         if not auto:
             self._reject(group.apikey, device_id, "unknown_device")
             raise ResourceNotFound(f"device {device_id!r} is not provisioned for this API key")
+        # The id becomes a stored device and part of an entity id: the rule of
+        # provisioning applies (a space once made a device that broke every later start).
+        if not is_device_key(device_id):
+            self._reject(group.apikey, device_id[:64], "malformed")
+            raise BadRequestData(
+                "a device id must be 1-64 letters, digits, '_', '-', '.' or ':'"
+                " to be provisioned automatically"
+            )
         entity_id = f"urn:ngsi-ld:{group.entity_type}:{device_id}"
         new = Device(device_id, group.tenant, group.apikey, entity_id, group.entity_type)
         with contextlib.suppress(NgsiError):  # another request provisioned it first
@@ -205,8 +213,13 @@ class IngestService:
         self._logged.add(key)
         log.warning(
             "dropped measures from device %r (apikey %r): %s %s (logged once, counted)",
-            device_id,
-            apikey,
+            _short(device_id),
+            _short(apikey),
             reason,
             detail,
         )
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """A name from a topic or a query, cut for a log line (topics may be megabytes long)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
