@@ -81,3 +81,23 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert done.returncode == 0
     assert done.stdout.strip() == f"thudo {__version__}"
+
+
+@pytest.mark.parametrize("rules", [None, b"garbage = [", b"\xff\xfe"])
+def test_a_bad_alert_rules_file_exits_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    rules: bytes | None,
+) -> None:
+    """A missing, invalid or non-UTF-8 rules file once ended `thudo serve` in a traceback
+    from inside the server's start; `config check` did not look at it."""
+    path = tmp_path / "rules.toml"
+    if rules is not None:
+        path.write_bytes(rules)
+    monkeypatch.setenv("THUDO_ALERT_RULES_FILE", str(path))
+    monkeypatch.setenv("THUDO_HOST", "256.0.0.1")  # should serve get that far, it cannot bind
+    for argv in (["config", "check"], ["serve", "--port", "1"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "alert_rules_file" in err and "Traceback" not in err

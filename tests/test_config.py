@@ -115,3 +115,38 @@ def test_mqtt_ingestion_in_several_workers_is_refused() -> None:
     with pytest.raises(SettingsError, match="one process"):
         load_settings(environ={}, workers=2, ingest_mqtt_url="mqtt://127.0.0.1:1883")
     assert load_settings(environ={}, workers=2).workers == 2
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        ({"THUDO_NOTIFY_TIMEOUT": "nan"}, "notify_timeout"),
+        ({"THUDO_INGEST_BATCH_WAIT": "inf"}, "ingest_batch_wait"),
+        ({"THUDO_NOTIFY_TIMEOUT": "1e400"}, "notify_timeout"),
+        ({"THUDO_MAX_BODY_BYTES": "99999999999999999999999999"}, "max_body_bytes"),
+        ({"THUDO_PORT": "1.9"}, "port"),
+    ],
+)
+def test_numbers_must_be_finite_whole_where_whole_and_sane(
+    environ: dict[str, str], named: str
+) -> None:
+    with pytest.raises(SettingsError, match=named):
+        load_settings(environ=environ)
+
+
+@pytest.mark.parametrize(
+    "toml",
+    ["port = inf", "max_attributes = 1e400", "port = 1.9", "notify_timeout = 1" + "0" * 400],
+)
+def test_numbers_in_the_file_must_be_finite_and_whole(tmp_path: Path, toml: str) -> None:
+    cfg = tmp_path / "thudo.toml"
+    cfg.write_text(f"[thudo]\n{toml}\n")
+    with pytest.raises(SettingsError, match=toml.split()[0]):
+        load_settings(cfg, environ={})
+
+
+def test_a_file_that_is_not_utf8_is_a_settings_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "thudo.toml"
+    cfg.write_bytes(b"\xff\xfe garbage")
+    with pytest.raises(SettingsError, match="UTF-8"):
+        load_settings(cfg, environ={})

@@ -134,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config, None, **_overrides(args))
+        if args.command == "serve" or (args.command == "config" and args.config_command):
+            from thudo.pipeline.runner import load_rules
+
+            load_rules(settings)  # a bad alert rules file is a configuration error too
     except SettingsError as exc:
         print(f"thudo: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ defaults below. Handlers never read the environment; they get the frozen ``Setti
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -163,6 +164,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise SettingsError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise SettingsError(f"config file {str(path)!r} is not UTF-8 text") from None
     section = data.get("thudo", data)
     if not isinstance(section, dict):
         raise SettingsError(f"config file {str(path)!r}: [thudo] must be a table")
@@ -187,17 +190,36 @@ def _coerce(name: str, kind: Any, raw: Any) -> Any:
     if kind is bool:
         return _coerce_bool(name, raw)
     if kind in (int, float):
-        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-            raise SettingsError(f"{name}={raw!r} is not a number")
-        try:
-            return kind(raw)
-        except ValueError:
-            raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
+        return _coerce_number(name, kind, raw)
     if kind is str:
         if not isinstance(raw, str):
             raise SettingsError(f"{name}={raw!r} is not a string")
         return raw
     return _coerce_map(name, raw)
+
+
+#: Larger numbers are no setting anyone means (and 400-digit ones overflowed a float).
+_MAX_NUMBER = 2.0**53
+
+
+def _coerce_number(name: str, kind: type[int] | type[float], raw: Any) -> int | float:
+    """A finite number of the setting's kind: a whole one for an int (port = 1.9 was cut to
+    port 1), never NaN or infinity (a timeout of nan passed every check)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise SettingsError(f"{name}={raw!r} is not a number")
+    try:
+        number = float(raw) if isinstance(raw, str) else raw
+        if isinstance(number, float) and not math.isfinite(number):
+            raise ValueError
+        if abs(number) > _MAX_NUMBER:
+            raise SettingsError(f"{name}={raw!r} is too large")
+        if kind is int:
+            if isinstance(number, float) and not number.is_integer():
+                raise ValueError
+            return int(number)
+        return float(number)
+    except (ValueError, OverflowError):
+        raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from None
 
 
 def _coerce_bool(name: str, raw: Any) -> bool:

@@ -333,6 +333,11 @@ def _with(old: str, new: str) -> str:
             "rule 'pm': headline.en is not a valid template",
         ),
         (_with('en = "Bad"', 'en = "Bad {"'), "rule 'pm': headline.en is not a valid template"),
+        (
+            # Valid for 1.5, not for a whole reading (formatted as an int).
+            _with('en = "Bad"', 'en = "Bad {value:.2}"'),
+            "rule 'pm': headline.en is not a valid template",
+        ),
         (_with(', en = "Bad"', ""), "rule 'pm': headline must be a table"),
         (_with('en = "Bad"', 'en = ""'), "rule 'pm': headline.en must be a non-empty text"),
         (_with('id = "pm"', 'id = "p m"'), "rule id 'p m' must be"),

@@ -518,7 +518,10 @@ def _check_template(rule: Rule, text: Bilingual, what: str) -> None:
             names = {name for _, name, _, _ in string.Formatter().parse(template) if name}
             unknown = sorted(names - PLACEHOLDERS)
             if not unknown:
-                template.format_map(_template_values(rule, 1.5, "area"))
+                # A whole value is formatted as an int (_plain): "{value:.2}" fails on it
+                # but not on 1.5, so both kinds are tried.
+                for sample in (1.5, 2.0):
+                    template.format_map(_template_values(rule, sample, "area"))
         except (ValueError, KeyError, IndexError, AttributeError) as exc:
             raise ValueError(f"{what}.{lang} is not a valid template: {exc}") from None
         if unknown:
