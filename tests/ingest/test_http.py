@@ -221,3 +221,31 @@ async def test_a_point_with_coordinates_that_are_not_a_list_is_dropped(
     body = await _entity(client)
     assert body["pm25"]["value"] == 7
     assert body["location"]["value"]["coordinates"] == [105.85, 21.03]  # the static one
+
+
+async def test_a_refused_provisioning_request_stores_nothing(client: httpx.AsyncClient) -> None:
+    twice = {
+        "services": [{"apikey": "s2", "entity_type": "T"}, {"apikey": "s2", "entity_type": "T"}]
+    }
+    assert_problem(await client.post("/iot/services", json=twice), 400, "BadRequestData")
+    assert (await client.get("/iot/services")).json()["count"] == 0
+    await provision(client, station())
+    # The second device of the request exists: the first is not stored either.
+    body = {"devices": [station("new-1", entity="urn:ngsi-ld:X:new-1"), station()]}
+    assert_problem(await client.post("/iot/devices", json=body), 409, "AlreadyExists")
+    body = {"devices": [station("new-1", entity="urn:ngsi-ld:X:new-1"), station("new-1")]}
+    assert_problem(await client.post("/iot/devices", json=body), 400, "BadRequestData")
+    assert_problem(await client.get("/iot/devices/new-1"), 404)
+    assert (await client.get(f"{NGSI}/entities/urn:ngsi-ld:X:new-1")).status_code == 404
+
+
+async def test_static_attributes_take_the_rules_of_attributes(client: httpx.AsyncClient) -> None:
+    await provision(client)
+    for static in (
+        {"name": "type", "value": "Q"},
+        {"name": "id", "value": "Q"},
+        {"name": "nn", "value": None},
+    ):
+        device = station("d9", static_attributes=[static])
+        assert_problem(await client.post("/iot/devices", json={"devices": [device]}), 400)
+    assert_problem(await client.get("/iot/devices/d9"), 404)

@@ -20,7 +20,13 @@ from starlette.responses import Response
 from thudo import __version__
 from thudo.api.call import Call
 from thudo.api.reply import Reply
-from thudo.errors import BadRequestData, InvalidRequest, MethodNotAllowed, ResourceNotFound
+from thudo.errors import (
+    AlreadyExists,
+    BadRequestData,
+    InvalidRequest,
+    MethodNotAllowed,
+    ResourceNotFound,
+)
 from thudo.ingest.devices import device_from_json, group_from_json
 from thudo.ingest.service import IngestService
 
@@ -112,9 +118,22 @@ async def _services(call: Call, method: str, service: IngestService) -> Response
     items = await _list_body(call, "services")
     limit = call.settings.max_attributes
     new_groups = [group_from_json(raw, tenant, limit) for raw in items]
+    # All or nothing: a conflict found halfway once left the groups before it stored.
+    _refuse_repeats([g.apikey for g in new_groups], "apikey")
+    for group in new_groups:
+        if await service.registry.group(group.apikey) is not None:
+            raise AlreadyExists(f"a service group with apikey {group.apikey!r} exists")
     for group in new_groups:
         await service.registry.add_group(group)
     return Reply(b"", 201)
+
+
+def _refuse_repeats(keys: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise BadRequestData(f"the request gives {what} {key!r} more than once")
+        seen.add(key)
 
 
 async def _devices(call: Call, method: str, rest: list[str], service: IngestService) -> Response:
@@ -143,6 +162,11 @@ async def _devices(call: Call, method: str, rest: list[str], service: IngestServ
                 " create it first with POST /iot/services"
             )
         new_devices.append(device_from_json(raw, tenant, group, limit))
+    _refuse_repeats([d.device_id for d in new_devices], "device_id")
+    known = {d.device_id for d in service.registry.devices(tenant)}
+    for device in new_devices:
+        if device.device_id in known:
+            raise AlreadyExists(f"device {device.device_id!r} exists")
     for device in new_devices:
         await service.provision_device(device)
     return Reply(b"", 201)

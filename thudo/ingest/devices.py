@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from thudo.errors import BadRequestData
+from thudo.ngsild.model import ENTITY_MEMBERS, INSTANCE_MEMBERS
 from thudo.ngsild.validate import check_geojson, check_name, check_uri
 
 __all__ = [
@@ -199,6 +200,10 @@ def _static(raw: Any, where: str) -> StaticAttribute:
     if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
         raise BadRequestData(f"{where}: a static attribute needs a 'name'")
     name = check_name(raw["name"], f"{where}: static attribute name")
+    if name in ENTITY_MEMBERS or name in INSTANCE_MEMBERS:
+        raise BadRequestData(f"{where}: {name!r} is a reserved name, not an attribute")
+    if "value" in raw and raw["value"] is None:
+        raise BadRequestData(f"{where}: static attribute {name!r} needs a value that is not null")
     kind = raw.get("type", "Property")
     if kind in ("geo:json", "geo:point"):
         kind = "GeoProperty"
