@@ -281,19 +281,20 @@ def compile_order(sel: EntitySelection) -> tuple[str, list[Any]]:
             parts.append(f"(SELECT {agg}(t.txt) FROM ({times}) t) {nulls}")
             params.extend(tparams)
             continue
+        # An entity sorts by its smallest value (largest, descending), numbers before
+        # texts: the class of that value (1 number, 2 text), then the value in its class.
+        # The other class's value must not break a tie (SQLite's one column does not):
+        # [1, "zz"] and [1] are equal ascending.
         rows = f"FROM attrs a WHERE a.eid = e.eid AND a.path = %s AND a.kind IN {_VALUE_KINDS}"
-        if desc:
-            parts.append(
-                f"(SELECT max(CASE WHEN a.txt IS NULL THEN 1 ELSE 2 END) {rows}) DESC NULLS LAST"
-            )
-            parts.append(f"(SELECT max(a.txt) {rows}) DESC NULLS LAST")
-            parts.append(f"(SELECT max(a.num) {rows}) DESC NULLS LAST")
-        else:
-            parts.append(
-                f"(SELECT min(CASE WHEN a.txt IS NULL THEN 1 ELSE 2 END) {rows}) ASC NULLS FIRST"
-            )
-            parts.append(f"(SELECT min(a.num) {rows}) ASC NULLS LAST")
-            parts.append(f"(SELECT min(a.txt) {rows}) ASC NULLS LAST")
-        params.extend([key, key, key])
+        agg, nulls, lone = ("max", "DESC", 1) if desc else ("min", "ASC", 2)
+        value_class = f"(SELECT {agg}(CASE WHEN a.txt IS NULL THEN 1 ELSE 2 END) {rows})"
+        first, second = ("txt", "num") if desc else ("num", "txt")
+        parts.append(f"{value_class} {nulls} NULLS {'LAST' if desc else 'FIRST'}")
+        parts.append(f"(SELECT {agg}(a.{first}) {rows}) {nulls} NULLS LAST")
+        parts.append(
+            f"CASE WHEN {value_class} = {lone} THEN (SELECT {agg}(a.{second}) {rows}) END"
+            f" {nulls} NULLS LAST"
+        )
+        params.extend([key, key, key, key])
     parts.append("e.eid")
     return ", ".join(parts), params
