@@ -425,7 +425,11 @@ async def _raw_aggregate(
             " - floor(extract(epoch FROM %s::timestamptz))) / %s)::bigint"
         )
         bucket_params = [origin, aggr.period_s]
-    text = "CASE WHEN num IS NULL THEN doc::jsonb ->> 'value' END"
+    # min and max order numbers, then texts; booleans, arrays, objects (geometries) and
+    # numbers left out of aggregation (history.numeric) have no place in that order.
+    text = (
+        "CASE WHEN jsonb_typeof(doc::jsonb -> 'value') = 'string' THEN doc::jsonb ->> 'value' END"
+    )
     sql = (
         f"SELECT attr, dataset_id, {bucket} AS b, count(*), count(DISTINCT doc::jsonb -> 'value'),"
         f" sum(num), avg(num), min(num), max(num), sum(num * num), min({text}), max({text})"

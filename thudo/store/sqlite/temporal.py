@@ -419,13 +419,16 @@ def aggregate(
     # Only what was asked for is computed: reading values out of the JSON documents
     # (distinctCount, min/max of non-numbers) is what makes a raw aggregation slow.
     value = "json_extract(doc, '$.value')"
+    # min and max order numbers, then texts; booleans, arrays, objects (geometries) and
+    # numbers left out of aggregation (history.numeric) have no place in that order.
+    ordered = f"CASE json_type(doc, '$.value') WHEN 'text' THEN {value} END"
     wanted = set(aggr.methods)
     columns = {
         "distinctCount": f"count(DISTINCT {value})",
         "sum": "sum(num)",
         "avg": "avg(num)",
-        "min": f"min(coalesce(num, {value}))",
-        "max": f"max(coalesce(num, {value}))",
+        "min": f"min(coalesce(num, {ordered}))",
+        "max": f"max(coalesce(num, {ordered}))",
         "sumsq": "sum(num * num)",
     }
     needs = {
