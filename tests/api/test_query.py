@@ -390,6 +390,30 @@ async def test_post_query_with_id_pattern_selector(data: httpx.AsyncClient) -> N
     assert _ids(await data.post(f"{API}/entityOperations/query", json=query)) == [4, 5]
 
 
+async def test_post_query_members_shape_the_answer_as_the_parameters_do(
+    data: httpx.AsyncClient,
+) -> None:
+    """pick, omit and datasetId in the body were once ignored, and csf answered 200."""
+    query_url = f"{API}/entityOperations/query"
+    base: dict[str, Any] = {"type": "Query", "entities": [{"type": "Room"}]}
+    for members, params in (
+        ({"pick": ["id", "name"]}, {"pick": "id,name"}),
+        ({"omit": "temperature,address"}, {"omit": "temperature,address"}),
+        ({"datasetId": ["urn:d"]}, {"datasetId": "urn:d"}),
+    ):
+        posted = await data.post(query_url, json={**base, **members})
+        got = await data.get(ENTITIES, params={"type": "Room", **params})
+        assert posted.status_code == got.status_code == 200, (posted.text, got.text)
+        assert posted.json() == got.json(), members
+    assert {
+        k for e in (await data.post(query_url, json={**base, "pick": ["id"]})).json() for k in e
+    } == {"id"}
+    resp = await data.post(query_url, json={**base, "csf": "x==1"})
+    assert_problem(resp, 501, "OperationNotSupported")
+    resp = await data.post(query_url, json={**base, "pick": [1]})
+    assert_problem(resp, 400, "BadRequestData")
+
+
 async def test_post_query_must_be_a_query(data: httpx.AsyncClient) -> None:
     resp = await data.post(f"{API}/entityOperations/query", json={"type": "Room"})
     assert_problem(resp, 400, "BadRequestData")

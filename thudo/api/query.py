@@ -202,6 +202,7 @@ async def query_entities_post(call: Call) -> Response:
     kind = media.negotiate(call.header("accept"), (media.JSON, media.JSONLD, media.GEOJSON))
     ctx, value = await call.body_context(body, body_kind)
     params = query_body_params(body)
+    _check_csf(params)
     params.update({k: v for k, v in call.params.items() if k in ("limit", "offset", "count")})
     types, extra_ids, id_pattern = _entity_selectors(body.get("entities"), ctx)
     if extra_ids:
@@ -225,11 +226,21 @@ def query_body_params(body: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs):
             raise BadRequestData("attrs must be an array of attribute names")
         params["attrs"] = ",".join(attrs)
-    for key in ("q", "scopeQ", "lang"):
+    for key in ("q", "scopeQ", "lang", "csf"):
         if body.get(key) is not None:
             if not isinstance(body[key], str):
                 raise BadRequestData(f"{key} must be a string")
             params[key] = body[key]
+    # Projections and datasetIds: a string as in a query, or an array of strings.
+    for key in ("pick", "omit", "datasetId"):
+        member = body.get(key)
+        if member is None:
+            continue
+        if isinstance(member, list) and all(isinstance(m, str) for m in member):
+            member = ",".join(member)
+        if not isinstance(member, str):
+            raise BadRequestData(f"{key} must be a string or an array of strings")
+        params[key] = member
     geo = body.get("geoQ")
     if geo is not None:
         if not isinstance(geo, dict):
