@@ -181,24 +181,27 @@ def _check_endpoint_address(uri: str) -> None:
     """The host and port of a notification endpoint can be connected to: a host name or
     an IP address, and a port from 1 to 65535 (a URI alone allows ``http://h:99999``,
     which every delivery would then fail on)."""
-    try:
-        parts = urlsplit(uri)
-        port, host = parts.port, parts.hostname
-    except ValueError:
-        host, port = None, 0
-    bracketed = parts.netloc.rpartition("@")[2].startswith("[") if host else False
-    valid = bool(host) and port != 0
-    if valid and bracketed:
-        try:
-            ipaddress.IPv6Address(str(host).partition("%")[0])
-        except ValueError:
-            valid = False
-    elif valid and not _HOST_NAME.fullmatch(str(host)):
-        valid = False
-    if not valid:
+    if not _connectable(uri):
         raise BadRequestData(
             f"notification.endpoint.uri {uri!r} has no valid host, or a port outside 1-65535"
         )
+
+
+def _connectable(uri: str) -> bool:
+    try:
+        parts = urlsplit(uri)
+        port, host = parts.port, parts.hostname
+    except ValueError:  # a port out of range or not a number, a broken IPv6 bracket
+        return False
+    if not host or port == 0:
+        return False
+    if parts.netloc.rpartition("@")[2].startswith("["):
+        try:
+            ipaddress.IPv6Address(host.partition("%")[0])
+        except ValueError:
+            return False
+        return True
+    return _HOST_NAME.fullmatch(host) is not None
 
 
 def _notification(raw: Any, record: _Recorder) -> dict[str, Any]:
